@@ -1,0 +1,25 @@
+//! # server: request handlers
+//!
+//! The code that turns client requests (`kvrpcpb`) into reads and writes on
+//! a [`storage::Storage`]. The handlers do not know which storage they run
+//! on: in lab 1 it is `storage::StandaloneStorage`; from lab 2B on it is
+//! `RaftStorage`, which replicates every write through raft. A gRPC service
+//! that calls these handlers comes in a later lab.
+//!
+//! | type | file | what it does |
+//! |---|---|---|
+//! | [`Server`] | `server.rs` | owns the storage; the entry point for every handler |
+//! | raw API | `raw_api.rs` | `raw_get`, `raw_put`, `raw_delete`, `raw_scan` |
+//!
+//! Handlers never return `Err` and never panic: every failure goes into the
+//! response, as `region_error` (the client should retry elsewhere or
+//! refresh its region info) or `error` (a message for the user).
+//! Handlers run on the caller's thread.
+
+#![deny(missing_docs)]
+
+mod raw_api;
+mod server;
+
+pub use raw_api::MAX_SCAN_LIMIT;
+pub use server::Server;
