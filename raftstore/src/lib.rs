@@ -1,15 +1,72 @@
 //! # raftstore: many raft groups over one store's engines
 //!
-//! This crate will drive the `raft` crate over the RocksDB engines of
-//! `storage`. It is filled in by lab 2B (the store) and lab 2C (log
-//! compaction and snapshots). What will live here, one file each:
+//! A store holds one **peer** for each region it replicates. raftstore
+//! drives each peer's raft node (the `raft` crate) over the store's
+//! RocksDB engines (the `storage` crate), with named worker threads joined
+//! by crossbeam channels. Start here: [`RaftStore`] (`raft_store.rs`) says
+//! which threads exist and how they are started and stopped.
 //!
-//! * `router`: region id to peer mailbox, plus the store mailbox.
-//! * `raft_worker`: the thread that steps peers, handles their Ready
-//!   (persist, send, apply) and answers proposal callbacks.
-//! * `store_worker`: store ticks and store messages; creates peers.
-//! * `peer_storage`: `raft::Storage` on the raft DB.
-//! * `region_task`, `raftlog_gc`, `snap_runner`: the snapshot and log
-//!   compaction workers.
+//! | file | thread | role |
+//! |---|---|---|
+//! | `raft_store.rs` | caller | start/stop a store; load its regions |
+//! | `router.rs` | any | region id → raft worker mailbox; unknown region → store worker |
+//! | `raft_worker.rs` | `raft_worker` | drain peer messages in batches, handle Readies |
+//! | `peer_msg_handler.rs` | `raft_worker` | one message: step, propose, tick, snapshot results |
+//! | `peer.rs` | `raft_worker` | a peer and its Ready cycle: persist, send, apply, advance |
+//! | `apply.rs` | `raft_worker` | apply committed entries to the kv engine, answer callbacks |
+//! | `peer_storage.rs` | `raft_worker` | `raft::Storage` on the raft engine |
+//! | `snapshot_state.rs` | `raft_worker` | the SnapState machine behind `PeerStorage::snapshot` |
+//! | `peer_snapshot.rs` | `raft_worker` | follower side: check, persist Applying, finish |
+//! | `store_worker.rs` | `store_worker` | create peers for new regions; snapshot GC |
+//! | `region_task.rs` | `region_task`, `region_task_gen` | generate / apply / destroy snapshots |
+//! | `raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
+//! | `snap_runner.rs` | `snap_runner` (+ transport's thread) | stream snapshots in chunks; receive them |
+//! | `snap_manager.rs` | shared | the snapshot directory, registry and GC |
+//! | `transport.rs` | — | the `Transport` trait (how messages reach other stores) |
+//! | `bootstrap.rs` | caller | store ident and first region |
+//! | `region_snapshot.rs` | any | a region's data at one moment, as a `StorageReader` |
+//! | `failpoints.rs` | — | the failpoints of the snapshot path (tests only) |
+//! | `msg.rs`, `store_context.rs`, `store_meta.rs`, `config.rs`, `errors.rs`, `chain.rs` | — | shared types |
 //!
-//! Until then the crate only compiles, so the workspace shows its shape.
+//! The call chains (a Put from client to callback; a snapshot from
+//! generation to ingest) are walked hop by hop in `docs/write-path.md` and
+//! `docs/snapshot.md`.
+
+#![deny(missing_docs)]
+
+mod apply;
+pub mod bootstrap;
+pub mod chain;
+mod config;
+mod errors;
+mod failpoints;
+mod msg;
+mod peer;
+mod peer_msg_handler;
+mod peer_snapshot;
+mod peer_storage;
+mod raft_store;
+mod raft_worker;
+pub mod raftlog_gc;
+mod region_snapshot;
+pub mod region_task;
+mod router;
+pub mod snap_manager;
+pub mod snap_runner;
+mod snapshot_state;
+mod store_context;
+mod store_meta;
+mod store_worker;
+mod transport;
+
+pub use config::Config;
+pub use errors::{Error, Result};
+pub use msg::{Callback, CallbackReceiver, CmdResponse, PeerMsg, RaftCommand, StoreMsg};
+pub use peer::Peer;
+pub use peer_storage::{PeerStorage, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM};
+pub use raft_store::RaftStore;
+pub use region_snapshot::RegionSnapshot;
+pub use router::{RegionMessage, Router};
+pub use snapshot_state::{SnapState, SnapshotState};
+pub use store_meta::{RegionStatus, StoreMeta};
+pub use transport::Transport;

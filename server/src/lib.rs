@@ -3,13 +3,14 @@
 //! The code that turns client requests (`kvrpcpb`) into reads and writes on
 //! a [`storage::Storage`]. The handlers do not know which storage they run
 //! on: in lab 1 it is `storage::StandaloneStorage`; from lab 2B on it is
-//! `RaftStorage`, which replicates every write through raft. A gRPC service
+//! [`RaftStorage`], which replicates every write through raft. A gRPC service
 //! that calls these handlers comes in a later lab.
 //!
 //! | type | file | what it does |
 //! |---|---|---|
 //! | [`Server`] | `server.rs` | owns the storage; the entry point for every handler |
 //! | raw API | `raw_api.rs` | `raw_get`, `raw_put`, `raw_delete`, `raw_scan` |
+//! | [`RaftStorage`] | `raft_storage.rs` | `Storage` on a raft-replicated store (lab 2B) |
 //!
 //! Handlers never return `Err` and never panic: every failure goes into the
 //! response, as `region_error` (the client should retry elsewhere or
@@ -18,8 +19,10 @@
 
 #![deny(missing_docs)]
 
+mod raft_storage;
 mod raw_api;
 mod server;
 
+pub use raft_storage::RaftStorage;
 pub use raw_api::MAX_SCAN_LIMIT;
 pub use server::Server;

@@ -4,3 +4,4 @@
 
 mod docs;
 mod lab1;
+mod lab2b;

@@ -7,6 +7,8 @@
 //!   search with memoization), used by the cluster workloads.
 //! * `src/bin/playground.rs`: what `make run` starts.
 //!
-//! The local multi-store cluster harness joins this crate in lab 2B.
+//! * [`cluster`]: the local multi-store test cluster (stores, simulated
+//!   network with filters, mock scheduler, client helpers).
 
-// (the linearizability checker joins here)
+pub mod cluster;
+pub mod linearizability;

@@ -1,0 +1,33 @@
+//! Failpoints on the snapshot path (the `fail` crate).
+//!
+//! They compile to nothing unless the `failpoints` cargo feature is on
+//! (only tests turn it on: `cargo test --features failpoints`). All stores
+//! of the test cluster share one process, so every failpoint name ends in
+//! the store id: `region_task_before_ingest_2` fires on store 2 only.
+//!
+//! | failpoint | where | when it returns an error |
+//! |---|---|---|
+//! | `region_task_before_generate_N` | `RegionWorker::generate` | generation fails before any file is written |
+//! | `region_task_after_generate_N` | `RegionWorker::generate` | files written, but the snapshot is not handed over |
+//! | `snap_runner_before_send_N` | `SnapSender::send` | the stream is never opened |
+//! | `snap_runner_after_receive_N` | `SnapshotReceiver::receive` | files verified, MsgSnapshot not delivered |
+//! | `peer_after_persist_applying_N` | `Peer::persist_snapshot` | kv engine says Applying, raft engine not yet updated |
+//! | `region_task_before_ingest_N` | `RegionWorker::apply` | verified, nothing ingested |
+//! | `region_task_after_ingest_N` | `RegionWorker::apply` | ingested, region not yet marked Normal |
+//!
+//! A test configures one with `fail::cfg("region_task_before_ingest_2", "return")`
+//! (or `"pause"`, `"1*return"`, ...) and removes it with `fail::remove`.
+
+/// `failpoint!("name", store_id)`: if the failpoint `name_<store_id>` is
+/// configured to `return`, the enclosing function returns
+/// `Err(Error::Snapshot("failpoint name"))`.
+macro_rules! failpoint {
+    ($name:literal, $store_id:expr) => {{
+        let _store_id = $store_id;
+        fail::fail_point!(&format!("{}_{}", $name, _store_id), |_| Err(
+            $crate::errors::Error::Snapshot(format!("failpoint {}", $name))
+        ));
+    }};
+}
+
+pub(crate) use failpoint;

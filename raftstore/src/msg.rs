@@ -1,0 +1,163 @@
+//! The messages that flow between raftstore's threads, and the
+//! [`Callback`] that carries a command's result back to its caller.
+//!
+//! | message | sent by | received by | channel |
+//! |---|---|---|---|
+//! | [`PeerMsg`] | router (transport, clients, workers) | raft_worker | the raft worker's mailbox |
+//! | [`StoreMsg`] | router, ticker | store_worker | the store worker's mailbox |
+//! | [`CmdResponse`] | raft_worker (at apply, or on rejection) | the proposer | a one-shot channel inside [`Callback`] |
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use proto::raft_cmdpb::{RaftCmdRequest, RaftCmdResponse};
+use proto::raft_serverpb::RaftMessage;
+
+use crate::errors::Error;
+use crate::peer::Peer;
+use crate::region_snapshot::RegionSnapshot;
+
+/// The result of one command: the response, and for a Snap request the
+/// consistent view of the region it asked for.
+#[derive(Debug)]
+pub struct CmdResponse {
+    /// The response; on failure its header carries an `errorpb::Error`.
+    pub response: RaftCmdResponse,
+    /// For a Snap request that succeeded: the region's data as of the
+    /// moment the request was applied.
+    pub snapshot: Option<RegionSnapshot>,
+}
+
+impl CmdResponse {
+    /// A response carrying only the region error for `error`.
+    pub fn from_error(error: &Error, current_term: u64) -> CmdResponse {
+        let mut response = RaftCmdResponse::new();
+        response.mut_header().error = Some(error.to_region_error()).into();
+        response.mut_header().current_term = current_term;
+        CmdResponse {
+            response,
+            snapshot: None,
+        }
+    }
+}
+
+/// Where a command's result goes: the sending half of a one-shot channel.
+/// Every callback is answered exactly once (`done` consumes it); if the
+/// caller has given up and dropped the receiver, the answer is discarded.
+#[derive(Debug)]
+pub struct Callback {
+    sender: Sender<CmdResponse>,
+}
+
+/// The caller's half of a [`Callback`].
+#[derive(Debug)]
+pub struct CallbackReceiver {
+    receiver: Receiver<CmdResponse>,
+}
+
+impl Callback {
+    /// A new callback and the receiver its answer will arrive on.
+    pub fn new() -> (Callback, CallbackReceiver) {
+        // Capacity 1: the answer never blocks the raft worker.
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        (Callback { sender }, CallbackReceiver { receiver })
+    }
+
+    /// Answers the command.
+    pub fn done(self, response: CmdResponse) {
+        // An error only means the caller stopped waiting (timed out).
+        let _ = self.sender.send(response);
+    }
+
+    /// Answers the command with an error.
+    pub fn fail(self, error: &Error, current_term: u64) {
+        self.done(CmdResponse::from_error(error, current_term));
+    }
+}
+
+impl CallbackReceiver {
+    /// Waits up to `timeout` for the answer. `None` means no answer in time
+    /// (or the store stopped): the command's outcome is unknown.
+    pub fn wait(&self, timeout: Duration) -> Option<CmdResponse> {
+        match self.receiver.recv_timeout(timeout) {
+            Ok(response) => Some(response),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+}
+
+/// A command proposed to a region, with the callback for its answer.
+#[derive(Debug)]
+pub struct RaftCommand {
+    /// The request (header: region id, peer, epoch).
+    pub request: RaftCmdRequest,
+    /// Where the answer goes.
+    pub callback: Callback,
+}
+
+/// A message for one peer, handled on the raft worker thread.
+pub enum PeerMsg {
+    /// A raft message from another store's peer.
+    RaftMessage(Box<RaftMessage>),
+    /// A client command to propose.
+    RaftCommand(RaftCommand),
+    /// A new peer for the raft worker to own, sent by the store worker when
+    /// it creates one (and at startup). Always the first message for its region.
+    Create(Box<Peer>),
+    /// The outcome of sending a snapshot to `to_peer_id`, from snap_runner.
+    SnapshotStatus {
+        /// The raft id of the peer the snapshot was for.
+        to_peer_id: u64,
+        /// Whether it arrived.
+        status: raft::SnapshotStatus,
+    },
+    /// The region worker finished generating a snapshot: the leader should
+    /// retry the appends that needed it now instead of at the next heartbeat.
+    SnapshotGenerated,
+    /// The region worker finished (or failed) applying a snapshot.
+    SnapshotApplied {
+        /// True when the data is in place and the peer may serve again.
+        success: bool,
+    },
+    /// Generate a snapshot of this region now (dragonboat's RequestSnapshot),
+    /// optionally exporting its files to a directory.
+    RequestSnapshot {
+        /// Where to copy the snapshot files, if anywhere.
+        export_dir: Option<std::path::PathBuf>,
+        /// Receives a one-line description of what happened.
+        reply: Sender<std::result::Result<String, String>>,
+    },
+}
+
+impl std::fmt::Debug for PeerMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerMsg::RaftMessage(message) => write!(
+                f,
+                "RaftMessage({:?} from {})",
+                message.message.msg_type(),
+                message.message.from
+            ),
+            PeerMsg::RaftCommand(_) => write!(f, "RaftCommand"),
+            PeerMsg::Create(_) => write!(f, "Create"),
+            PeerMsg::SnapshotStatus { to_peer_id, status } => {
+                write!(f, "SnapshotStatus({to_peer_id}, {status:?})")
+            }
+            PeerMsg::SnapshotGenerated => write!(f, "SnapshotGenerated"),
+            PeerMsg::SnapshotApplied { success } => write!(f, "SnapshotApplied({success})"),
+            PeerMsg::RequestSnapshot { .. } => write!(f, "RequestSnapshot"),
+        }
+    }
+}
+
+/// A message for the store as a whole, handled on the store worker thread.
+#[derive(Debug)]
+pub enum StoreMsg {
+    /// A raft message for a region this store has no peer of (yet).
+    RaftMessage(Box<RaftMessage>),
+    /// A peer was destroyed; forget its region.
+    PeerDestroyed {
+        /// The region whose peer is gone.
+        region_id: u64,
+    },
+}

@@ -1,0 +1,299 @@
+//! [`Peer`]: one replica of one region on this store: its raft node, its
+//! pending proposals, and the Ready handling that persists, sends and
+//! applies.
+//!
+//! Runs on the raft worker thread only (the raft worker owns every peer).
+//! In: raft messages and proposals, through `PeerMsgHandler`. Out: raft
+//! messages through the `Transport`, snapshots through snap_runner, command
+//! results through each proposal's `Callback`.
+//!
+//! The Ready cycle, in the order `raft`'s lib.rs demands:
+//!
+//! 1. **Persist** (`Peer::handle_raft_ready`): new entries and the hard
+//!    state go to the raft engine in one *synced* write batch. A received
+//!    snapshot is persisted as `Applying` and handed to the region worker.
+//! 2. **Send**: only now, because a vote or an append acknowledgement
+//!    promises that what it acknowledges is on disk.
+//! 3. **Apply** (`Peer::apply_committed_entries`, in `apply.rs`): committed
+//!    entries are applied to the kv engine, with the apply state in the same
+//!    write batch; then the proposals' callbacks are answered.
+//! 4. **Advance**: tell raft the Ready was handled.
+
+use std::collections::{HashMap, VecDeque};
+
+use log::{debug, info, warn};
+use proto::eraftpb::{Message, MessageType};
+use proto::metapb;
+use proto::raft_serverpb::RaftMessage;
+use raft::{RawNode, StateRole};
+use storage::{Engines, WriteBatch};
+
+use crate::chain::chain;
+use crate::config::Config;
+use crate::errors::{Error, Result};
+use crate::msg::Callback;
+use crate::peer_storage::PeerStorage;
+use crate::snap_runner::SnapTask;
+use crate::snapshot_state::SnapshotState;
+use crate::store_context::StoreContext;
+use crate::store_meta::RegionStatus;
+
+/// A command waiting for its log entry to be applied.
+#[derive(Debug)]
+pub struct Proposal {
+    /// The log index the command was proposed at.
+    pub index: u64,
+    /// The term it was proposed in. If the entry applied at `index` has
+    /// another term, the command was overwritten and never applied.
+    pub term: u64,
+    /// Where the result goes.
+    pub callback: Callback,
+}
+
+/// One replica of a region.
+pub struct Peer {
+    /// This peer (id and store).
+    pub meta: metapb::Peer,
+    /// The raft node; its storage is the peer's `PeerStorage`.
+    pub raft_group: RawNode<PeerStorage>,
+    /// Every peer of the region we have heard of, by raft id: where to send.
+    pub peer_cache: HashMap<u64, metapb::Peer>,
+    /// Commands proposed and not yet applied, in log order.
+    pub proposals: VecDeque<Proposal>,
+    /// Set when the peer is destroyed; a stopped peer handles nothing.
+    pub stopped: bool,
+    /// Base ticks since the last raft-log GC check.
+    pub ticks_since_log_gc: u64,
+    /// The applied index of the last snapshot taken by request (a request
+    /// with nothing applied since is ignored).
+    pub last_requested_snapshot_index: u64,
+    tag: String,
+}
+
+impl Peer {
+    /// Creates the peer `meta` of `region`, loading its state from `engines`.
+    pub fn new(
+        store_id: u64,
+        config: &Config,
+        engines: Engines,
+        region: metapb::Region,
+        meta: metapb::Peer,
+        snapshot_state: SnapshotState,
+    ) -> Result<Peer> {
+        let tag = format!("[region {}] peer {} (store {store_id})", region.id, meta.id);
+        let storage = PeerStorage::new(engines, region, snapshot_state, tag.clone())?;
+        let raft_config = raft::Config {
+            id: meta.id,
+            peers: Vec::new(),
+            election_tick: config.raft_election_timeout_ticks,
+            heartbeat_tick: config.raft_heartbeat_ticks,
+            applied: storage.applied_index(),
+            max_size_per_msg: config.raft_max_size_per_msg,
+            max_inflight_msgs: config.raft_max_inflight_msgs,
+            // A leader cut off from its quorum steps down (so clients stop
+            // waiting on it), and a node rejoining after a partition cannot
+            // depose a healthy leader.
+            check_quorum: true,
+            pre_vote: true,
+            random_seed: None,
+        };
+        let peer_cache = storage
+            .region()
+            .peers
+            .iter()
+            .map(|peer| (peer.id, peer.clone()))
+            .collect();
+        let raft_group = RawNode::new(&raft_config, storage)?;
+        Ok(Peer {
+            meta,
+            raft_group,
+            peer_cache,
+            proposals: VecDeque::new(),
+            stopped: false,
+            ticks_since_log_gc: 0,
+            last_requested_snapshot_index: 0,
+            tag,
+        })
+    }
+
+    /// The region id.
+    pub fn region_id(&self) -> u64 {
+        self.storage().region().id
+    }
+
+    /// The region as this peer knows it.
+    pub fn region(&self) -> &metapb::Region {
+        self.storage().region()
+    }
+
+    /// The peer's storage.
+    pub fn storage(&self) -> &PeerStorage {
+        &self.raft_group.raft.raft_log.store
+    }
+
+    /// The peer's storage, mutably.
+    pub fn storage_mut(&mut self) -> &mut PeerStorage {
+        &mut self.raft_group.raft.raft_log.store
+    }
+
+    /// "[region 1] peer 2 (store 2)", for log lines.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// Whether this peer is the region's leader.
+    pub fn is_leader(&self) -> bool {
+        self.raft_group.raft.state == StateRole::Leader
+    }
+
+    /// The current raft term.
+    pub fn term(&self) -> u64 {
+        self.raft_group.raft.term
+    }
+
+    /// The leader this peer believes in, if it knows its store.
+    pub fn leader(&self) -> Option<metapb::Peer> {
+        self.peer_cache
+            .get(&self.raft_group.raft.leader_id)
+            .cloned()
+    }
+
+    /// Publishes the peer's status for the store (and the mock scheduler).
+    pub fn publish_status(&self, ctx: &StoreContext) {
+        let raft = &self.raft_group.raft;
+        ctx.store_meta.update(RegionStatus {
+            region: self.region().clone(),
+            peer_id: self.meta.id,
+            leader_id: raft.leader_id,
+            term: raft.term,
+            is_leader: self.is_leader(),
+            applied_index: self.storage().applied_index(),
+            first_index: self.storage().truncated_index() + 1,
+            applying_snapshot: self.storage().snapshot_state.borrow().is_applying(),
+        });
+    }
+
+    /// Handles the peer's Ready, if it has one: persist, send, apply, advance.
+    pub fn handle_raft_ready(&mut self, ctx: &StoreContext) -> Result<()> {
+        if self.stopped {
+            return Ok(());
+        }
+        // While a snapshot is being applied the region's data is incomplete:
+        // apply nothing and send nothing until the region worker is done.
+        if self.storage().snapshot_state.borrow().is_applying() {
+            return Ok(());
+        }
+        if !self.raft_group.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.raft_group.ready();
+
+        // Step 1: persist.
+        if !is_empty_snapshot(&ready.snapshot) {
+            self.persist_snapshot(ctx, &ready.snapshot)?;
+        }
+        let mut raft_batch = WriteBatch::new();
+        let entries_changed = !ready.entries.is_empty();
+        self.storage_mut().append(&ready.entries, &mut raft_batch)?;
+        let hard_state_changed = ready.hard_state.is_some();
+        if let Some(hard_state) = &ready.hard_state {
+            self.storage_mut().set_hard_state(hard_state.clone());
+        }
+        if entries_changed || hard_state_changed {
+            self.storage().write_raft_state(&mut raft_batch)?;
+            // Synced: the messages sent next acknowledge these entries.
+            ctx.engines.raft.write(raft_batch, true)?;
+        }
+
+        // Step 2: send, now that what the messages promise is on disk.
+        let messages = std::mem::take(&mut ready.messages);
+        self.send_messages(ctx, messages);
+
+        // Step 3: apply (skipped while a snapshot just handed to the region
+        // worker is being applied: those entries come after it).
+        let committed = std::mem::take(&mut ready.committed_entries);
+        if !self.storage().snapshot_state.borrow().is_applying() {
+            self.apply_committed_entries(ctx, committed)?;
+        } else if !committed.is_empty() {
+            debug!(
+                "{} holds {} committed entries until the snapshot is applied",
+                self.tag,
+                committed.len()
+            );
+        }
+
+        // Step 4: advance.
+        if let Some(soft_state) = &ready.soft_state {
+            if soft_state.raft_state == StateRole::Leader {
+                info!("{} became leader at term {}", self.tag, self.term());
+            }
+        }
+        self.raft_group.advance(ready);
+        self.publish_status(ctx);
+        Ok(())
+    }
+
+    /// Wraps raft messages with routing information and sends them.
+    /// Snapshots go to snap_runner, which streams the files.
+    pub fn send_messages(&mut self, ctx: &StoreContext, messages: Vec<Message>) {
+        for message in messages {
+            let to = message.to;
+            let Some(to_peer) = self.peer_cache.get(&to).cloned() else {
+                warn!(
+                    "{} has no address for peer {to}; dropping {:?}",
+                    self.tag,
+                    message.msg_type()
+                );
+                continue;
+            };
+            let mut raft_message = RaftMessage::new();
+            raft_message.region_id = self.region_id();
+            raft_message.from_peer = Some(self.meta.clone()).into();
+            raft_message.to_peer = Some(to_peer).into();
+            raft_message.region_epoch = Some(self.region().region_epoch().clone()).into();
+            raft_message.start_key = self.region().start_key.clone();
+            raft_message.end_key = self.region().end_key.clone();
+            let is_snapshot = message.msg_type() == MessageType::MsgSnapshot;
+            let snapshot_index = message.snapshot().metadata().index;
+            raft_message.message = Some(message).into();
+            if is_snapshot {
+                chain!(
+                    "Peer::send_messages",
+                    self.region_id(),
+                    snapshot_index,
+                    "store {}: MsgSnapshot for peer {to} handed to snap_runner",
+                    ctx.store_id
+                );
+                if ctx
+                    .snap_runner
+                    .send(SnapTask::Send {
+                        message: raft_message,
+                    })
+                    .is_err()
+                {
+                    self.raft_group
+                        .report_snapshot(to, raft::SnapshotStatus::Failure);
+                }
+                continue;
+            }
+            if let Err(error) = ctx.transport.send(raft_message) {
+                debug!("{} failed to send to peer {to}: {error}", self.tag);
+                self.raft_group.report_unreachable(to);
+            }
+        }
+    }
+
+    /// Answers every pending proposal with `error` (the peer is going away
+    /// or lost the entries).
+    pub fn fail_all_proposals(&mut self, error: &Error) {
+        let term = self.term();
+        for proposal in self.proposals.drain(..) {
+            proposal.callback.fail(error, term);
+        }
+    }
+}
+
+/// Whether a Ready's snapshot is the empty default (no snapshot to apply).
+pub fn is_empty_snapshot(snapshot: &proto::eraftpb::Snapshot) -> bool {
+    snapshot.metadata().index == 0
+}

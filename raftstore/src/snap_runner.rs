@@ -1,0 +1,352 @@
+//! The **snap_runner** worker: streams snapshots to other stores in
+//! chunks, and receives the streams other stores send here.
+//!
+//! Sending (the `snap_runner` thread). In: [`SnapTask::Send`] from the raft
+//! worker, for every MsgSnapshot in a leader's Ready. It streams
+//! [`SnapshotChunk`]s through `Transport::send_snapshot`: first a head chunk
+//! carrying the RaftMessage (snapshot metadata and region), then each SST
+//! file in `snapshot_chunk_size` pieces, in the order of the meta. Out: the
+//! outcome, always, as `PeerMsg::SnapshotStatus` (Finish or Failure) to the
+//! leader peer, which reports it to raft; a send that exceeds
+//! `snapshot_transfer_timeout` fails instead of hanging (TiKV #16435).
+//!
+//! Receiving ([`SnapshotReceiver::receive`], on whichever thread the
+//! transport delivers on). It writes the chunks to `rev_` files (`.tmp`
+//! first), checks each file's size and CRC32 against the meta, publishes
+//! them, and only then hands the RaftMessage to the router. A bad file is
+//! deleted and the stream refused, so the leader hears Failure and sends a
+//! fresh snapshot later.
+//!
+//! Lifecycle: the sending thread is started by `RaftStore::start` and ends
+//! when every `SnapTask` sender is dropped.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use log::{info, warn};
+use proto::eraftpb::MessageType;
+use proto::raft_serverpb::{RaftMessage, RaftSnapshotData, SnapshotChunk};
+use protobuf::Message as _;
+
+use crate::chain::chain;
+use crate::errors::{Error, Result};
+use crate::failpoints::failpoint;
+use crate::msg::PeerMsg;
+use crate::router::Router;
+use crate::snap_manager::{publish_file, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse};
+use crate::transport::Transport;
+
+/// A task for the snap_runner thread.
+#[derive(Debug)]
+pub enum SnapTask {
+    /// Stream the snapshot in `message` (a MsgSnapshot) to its target store.
+    Send {
+        /// The wrapped MsgSnapshot.
+        message: RaftMessage,
+    },
+}
+
+fn snap_key(message: &RaftMessage) -> SnapKey {
+    let metadata = message.message().snapshot().metadata();
+    SnapKey {
+        region_id: message.region_id,
+        term: metadata.term,
+        index: metadata.index,
+    }
+}
+
+/// The sending side of snap_runner.
+pub struct SnapSender {
+    store_id: u64,
+    snap_manager: SnapManager,
+    transport: Arc<dyn Transport>,
+    router: Router,
+    chunk_size: usize,
+    timeout: Duration,
+}
+
+impl SnapSender {
+    /// A sender for one store.
+    pub fn new(
+        store_id: u64,
+        snap_manager: SnapManager,
+        transport: Arc<dyn Transport>,
+        router: Router,
+        chunk_size: usize,
+        timeout: Duration,
+    ) -> SnapSender {
+        SnapSender {
+            store_id,
+            snap_manager,
+            transport,
+            router,
+            chunk_size: chunk_size.max(1),
+            timeout,
+        }
+    }
+
+    /// Starts the snap_runner thread over `mailbox`.
+    pub fn start(self, mailbox: Receiver<SnapTask>) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name(format!("snap_runner-{}", self.store_id))
+            .spawn(move || {
+                for task in mailbox {
+                    match task {
+                        SnapTask::Send { message } => self.send(message),
+                    }
+                }
+            })
+    }
+
+    /// Streams one snapshot and reports the outcome to the leader peer.
+    fn send(&self, message: RaftMessage) {
+        let store_id = self.store_id;
+        let region_id = message.region_id;
+        let to_peer = message.to_peer().clone();
+        let key = snap_key(&message);
+        self.snap_manager
+            .register(SnapKind::Generated, key, SnapUse::Sending);
+        chain!(
+            "SnapSender::send",
+            region_id,
+            key.index,
+            "store {store_id}: streaming to store {}",
+            to_peer.store_id
+        );
+        let result = (|| -> Result<()> {
+            failpoint!("snap_runner_before_send", store_id);
+            let mut chunks = ChunkStream::new(&self.snap_manager, message, key, self.chunk_size)?;
+            self.transport
+                .send_snapshot(to_peer.store_id, &mut chunks, self.timeout)
+        })();
+        self.snap_manager
+            .release(SnapKind::Generated, key, SnapUse::Sending);
+        let status = match result {
+            Ok(()) => {
+                chain!(
+                    "SnapSender::send",
+                    region_id,
+                    key.index,
+                    "store {store_id}: stream accepted; report Finish"
+                );
+                raft::SnapshotStatus::Finish
+            }
+            Err(error) => {
+                warn!("store {store_id}: [region {region_id}] sending snapshot {key} to store {} failed: {error}", to_peer.store_id);
+                raft::SnapshotStatus::Failure
+            }
+        };
+        let report = PeerMsg::SnapshotStatus {
+            to_peer_id: to_peer.id,
+            status,
+        };
+        if self.router.send(region_id, report).is_err() {
+            info!("store {store_id}: [region {region_id}] snapshot outcome not delivered: peer is gone");
+        }
+    }
+}
+
+/// The chunks of one snapshot, read lazily from its `gen_` files.
+struct ChunkStream {
+    head: Option<RaftMessage>,
+    files: Vec<(std::path::PathBuf, u64)>,
+    current: Option<(File, u64)>,
+    chunk_size: usize,
+}
+
+impl ChunkStream {
+    fn new(
+        snap_manager: &SnapManager,
+        message: RaftMessage,
+        key: SnapKey,
+        chunk_size: usize,
+    ) -> Result<ChunkStream> {
+        let data = RaftSnapshotData::parse_from_bytes(&message.message().snapshot().data)?;
+        let files = data
+            .meta()
+            .cf_files
+            .iter()
+            .map(|file| {
+                (
+                    snap_manager.sst_path(SnapKind::Generated, key, &file.cf),
+                    file.size,
+                )
+            })
+            .collect();
+        Ok(ChunkStream {
+            head: Some(message),
+            files,
+            current: None,
+            chunk_size,
+        })
+    }
+
+    fn next_chunk(&mut self) -> Option<Result<SnapshotChunk>> {
+        if let Some(message) = self.head.take() {
+            let mut chunk = SnapshotChunk::new();
+            chunk.message = Some(message).into();
+            return Some(Ok(chunk));
+        }
+        loop {
+            if let Some((file, remaining)) = &mut self.current {
+                if *remaining > 0 {
+                    let length = (*remaining).min(self.chunk_size as u64) as usize;
+                    let mut data = vec![0u8; length];
+                    if let Err(error) = file.read_exact(&mut data) {
+                        return Some(Err(Error::Snapshot(format!(
+                            "reading snapshot file: {error}"
+                        ))));
+                    }
+                    *remaining -= length as u64;
+                    let mut chunk = SnapshotChunk::new();
+                    chunk.data = data;
+                    return Some(Ok(chunk));
+                }
+                self.current = None;
+            }
+            if self.files.is_empty() {
+                return None;
+            }
+            let (path, size) = self.files.remove(0);
+            match File::open(&path) {
+                Ok(file) => self.current = Some((file, size)),
+                Err(error) => {
+                    return Some(Err(Error::Snapshot(format!("{}: {error}", path.display()))))
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for ChunkStream {
+    type Item = Result<SnapshotChunk>;
+
+    fn next(&mut self) -> Option<Result<SnapshotChunk>> {
+        self.next_chunk()
+    }
+}
+
+/// The receiving side of snap_runner: turns a chunk stream into verified
+/// `rev_` files, then delivers the MsgSnapshot.
+#[derive(Clone)]
+pub struct SnapshotReceiver {
+    store_id: u64,
+    snap_manager: SnapManager,
+    router: Router,
+}
+
+impl SnapshotReceiver {
+    /// A receiver for one store.
+    pub fn new(store_id: u64, snap_manager: SnapManager, router: Router) -> SnapshotReceiver {
+        SnapshotReceiver {
+            store_id,
+            snap_manager,
+            router,
+        }
+    }
+
+    /// Receives one stream (see the module docs). An error means the stream
+    /// was refused; the sender reports Failure to its raft.
+    pub fn receive(&self, chunks: &mut dyn Iterator<Item = SnapshotChunk>) -> Result<()> {
+        let store_id = self.store_id;
+        let head = chunks
+            .next()
+            .ok_or_else(|| Error::Snapshot("empty snapshot stream".to_string()))?;
+        let message = head
+            .message
+            .into_option()
+            .ok_or_else(|| Error::Snapshot("first chunk carries no message".to_string()))?;
+        if message.message().msg_type() != MessageType::MsgSnapshot {
+            return Err(Error::Snapshot(
+                "snapshot stream without a MsgSnapshot".to_string(),
+            ));
+        }
+        if message.to_peer().store_id != store_id {
+            return Err(Error::StoreNotMatch {
+                request_store_id: message.to_peer().store_id,
+                actual_store_id: store_id,
+            });
+        }
+        let key = snap_key(&message);
+        let data = RaftSnapshotData::parse_from_bytes(&message.message().snapshot().data)?;
+        chain!(
+            "SnapshotReceiver::receive",
+            key.region_id,
+            key.index,
+            "store {store_id}: receiving {} bytes",
+            data.file_size
+        );
+        self.snap_manager
+            .register(SnapKind::Received, key, SnapUse::Receiving);
+        let result = self.write_files(key, &data, chunks);
+        self.snap_manager
+            .release(SnapKind::Received, key, SnapUse::Receiving);
+        if let Err(error) = result {
+            warn!("store {store_id}: snapshot {key} rejected: {error}; its files are deleted");
+            self.snap_manager.delete(SnapKind::Received, key);
+            return Err(error);
+        }
+        failpoint!("snap_runner_after_receive", store_id);
+        chain!(
+            "SnapshotReceiver::receive",
+            key.region_id,
+            key.index,
+            "store {store_id}: files verified; MsgSnapshot to router"
+        );
+        self.router.send_raft_message(message)
+    }
+
+    fn write_files(
+        &self,
+        key: SnapKey,
+        data: &RaftSnapshotData,
+        chunks: &mut dyn Iterator<Item = SnapshotChunk>,
+    ) -> Result<()> {
+        let meta = data.meta();
+        // A chunk may hold the end of one file and never spans two (the
+        // sender splits per file), so bytes are attributed file by file.
+        let mut pending: Vec<u8> = Vec::new();
+        for file_meta in &meta.cf_files {
+            let path = self
+                .snap_manager
+                .sst_path(SnapKind::Received, key, &file_meta.cf);
+            let temporary = temporary_path(&path);
+            let mut file = File::create(&temporary)?;
+            let mut written = 0u64;
+            while written < file_meta.size {
+                if pending.is_empty() {
+                    match chunks.next() {
+                        Some(chunk) => pending = chunk.data,
+                        None => {
+                            return Err(Error::Snapshot(format!(
+                                "stream ended after {written} of {} bytes of {}",
+                                file_meta.size, file_meta.cf
+                            )))
+                        }
+                    }
+                }
+                let take = pending.len().min((file_meta.size - written) as usize);
+                file.write_all(&pending[..take])?;
+                pending.drain(..take);
+                written += take as u64;
+            }
+            file.sync_all()?;
+            drop(file);
+            publish_file(&temporary, &path)?;
+        }
+        if !pending.is_empty() || chunks.next().is_some() {
+            return Err(Error::Snapshot(
+                "stream carries more bytes than its files".to_string(),
+            ));
+        }
+        // Size and CRC32 of every file against the meta the leader sent.
+        self.snap_manager.verify(SnapKind::Received, key, meta)?;
+        self.snap_manager
+            .write_meta(SnapKind::Received, key, meta)?;
+        Ok(())
+    }
+}

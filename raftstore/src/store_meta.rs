@@ -1,0 +1,97 @@
+//! [`StoreMeta`]: what this store knows about its regions, readable from
+//! any thread.
+//!
+//! The raft worker publishes each peer's region, role and term here after
+//! handling its Ready; the store worker reads it to check key-range
+//! overlaps before it creates a peer; the test cluster's mock scheduler
+//! reads it to find a region's leader without waiting for heartbeats
+//! (TinyKV's tests fail with "find no region" exactly because they wait).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use proto::metapb::Region;
+
+/// One peer's published status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegionStatus {
+    /// The region as the peer knows it.
+    pub region: Region,
+    /// The peer's raft id.
+    pub peer_id: u64,
+    /// The leader the peer believes in (0 = unknown).
+    pub leader_id: u64,
+    /// The peer's current term.
+    pub term: u64,
+    /// Whether the peer is the leader.
+    pub is_leader: bool,
+    /// The peer's applied index.
+    pub applied_index: u64,
+    /// The first index still in the peer's raft log.
+    pub first_index: u64,
+    /// Whether a snapshot is being applied.
+    pub applying_snapshot: bool,
+}
+
+/// The regions of one store.
+#[derive(Debug, Default)]
+pub struct StoreMeta {
+    regions: Mutex<HashMap<u64, RegionStatus>>,
+}
+
+impl StoreMeta {
+    /// Records `status` for its region.
+    pub fn update(&self, status: RegionStatus) {
+        let mut regions = self
+            .regions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        regions.insert(status.region.id, status);
+    }
+
+    /// Forgets a region (its peer was destroyed).
+    pub fn remove(&self, region_id: u64) {
+        let mut regions = self
+            .regions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        regions.remove(&region_id);
+    }
+
+    /// The status of one region's peer.
+    pub fn get(&self, region_id: u64) -> Option<RegionStatus> {
+        let regions = self
+            .regions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        regions.get(&region_id).cloned()
+    }
+
+    /// Every region's status, sorted by region id.
+    pub fn all(&self) -> Vec<RegionStatus> {
+        let regions = self
+            .regions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut all: Vec<RegionStatus> = regions.values().cloned().collect();
+        all.sort_by_key(|status| status.region.id);
+        all
+    }
+
+    /// The initialized region whose range contains `key`, if any.
+    pub fn region_for_key(&self, key: &[u8]) -> Option<RegionStatus> {
+        let regions = self
+            .regions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        regions
+            .values()
+            .find(|status| {
+                let region = &status.region;
+                !region.peers.is_empty()
+                    && key >= region.start_key.as_slice()
+                    && (region.end_key.is_empty() || key < region.end_key.as_slice())
+            })
+            .cloned()
+    }
+}

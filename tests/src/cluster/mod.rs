@@ -1,0 +1,668 @@
+//! The local multi-store test cluster.
+//!
+//! [`Cluster`] runs n stores in one process, each on its own engines in its
+//! own temp dir, connected by the simulated [`Network`]. Tests (and the
+//! playground) stop, start and restart stores with their engines really
+//! closed and reopened, cut the network with [`Filter`]s, and talk to the
+//! cluster through client helpers (`must_put`, `must_get`, `must_delete`,
+//! `scan`) that find the leader through the [`MockScheduler`], retry with
+//! backoff, and fail with a message carrying the seed.
+//!
+//! ```text
+//!   test ──must_put──▶ Cluster::request ──send_command──▶ RaftStore (leader) ──Transport──▶ Network ──▶ other stores
+//! ```
+//!
+//! Temp dirs are `tempfile::TempDir`s owned by the cluster: dropping the
+//! cluster (also while a failing test unwinds) stops every store first and
+//! then removes the directories.
+
+mod filter;
+mod network;
+mod scheduler;
+mod seed;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use proto::metapb::{Peer, Region};
+use proto::raft_cmdpb::{CmdType, RaftCmdRequest, RaftCmdResponse, Request};
+use raftstore::bootstrap::{bootstrap_first_region, bootstrap_store};
+use raftstore::{CmdResponse, Config, RaftStore, RegionStatus};
+use storage::{keys, Engines, ALL_CFS, CF_DEFAULT};
+
+pub use filter::Filter;
+pub use network::{Endpoint, Network, NetworkStats, StoreTransport};
+pub use scheduler::MockScheduler;
+pub use seed::test_seed;
+
+/// The id of the region every cluster starts with (the whole key space).
+pub const FIRST_REGION_ID: u64 = 1;
+/// The cluster id written in every store ident.
+pub const CLUSTER_ID: u64 = 1;
+
+/// A running store and where its files are.
+struct StoreSlot {
+    data_dir: PathBuf,
+    running: Option<RaftStore>,
+}
+
+/// n stores in one process. See the module docs.
+pub struct Cluster {
+    /// The seed of this test run (printed at creation).
+    pub seed: u64,
+    config: Config,
+    network: Network,
+    scheduler: Mutex<MockScheduler>,
+    stores: Mutex<BTreeMap<u64, StoreSlot>>,
+    /// Keeps the data directories until the cluster is dropped (after the stores stop).
+    _root: Option<tempfile::TempDir>,
+    root_path: PathBuf,
+}
+
+impl Cluster {
+    /// Creates and starts a cluster of `store_count` stores (ids 1..=n),
+    /// bootstrapped with one region (id 1) with a peer on every store.
+    /// The seed comes from `TINYKV_SEED` or the clock and is printed.
+    pub fn new(test_name: &str, store_count: u64, config: Config) -> Cluster {
+        let seed = test_seed(test_name);
+        Cluster::with_seed(seed, store_count, config, None)
+    }
+
+    /// Like [`Cluster::new`] with an explicit seed and, optionally, a data
+    /// directory to keep (the playground's `--data-dir`).
+    pub fn with_seed(
+        seed: u64,
+        store_count: u64,
+        config: Config,
+        data_dir: Option<PathBuf>,
+    ) -> Cluster {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let (root, root_path) = match data_dir {
+            Some(path) => (None, path),
+            None => {
+                let root = tempfile::Builder::new()
+                    .prefix("tinykv-cluster-")
+                    .tempdir()
+                    .expect("creating a temp dir for the cluster (is /tmp writable?)");
+                let path = root.path().to_path_buf();
+                (Some(root), path)
+            }
+        };
+        let cluster = Cluster {
+            seed,
+            config,
+            network: Network::new(seed),
+            scheduler: Mutex::new(MockScheduler::default()),
+            stores: Mutex::new(BTreeMap::new()),
+            _root: root,
+            root_path,
+        };
+        let mut region = Region::new();
+        region.id = FIRST_REGION_ID;
+        region.mut_region_epoch().conf_ver = 1;
+        region.mut_region_epoch().version = 1;
+        for store_id in 1..=store_count {
+            let mut peer = Peer::new();
+            peer.id = store_id;
+            peer.store_id = store_id;
+            region.peers.push(peer);
+        }
+        for store_id in 1..=store_count {
+            let data_dir = cluster.root_path.join(format!("store-{store_id}"));
+            let fresh = !data_dir.join("kv").exists();
+            let engines = cluster.open_engines(&data_dir);
+            if fresh {
+                bootstrap_store(&engines, CLUSTER_ID, store_id).unwrap_or_else(|error| {
+                    cluster.fail(&format!("bootstrap store {store_id}: {error}"))
+                });
+                bootstrap_first_region(&engines, &region).unwrap_or_else(|error| {
+                    cluster.fail(&format!("bootstrap region on store {store_id}: {error}"))
+                });
+            }
+            drop(engines);
+            cluster
+                .stores
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    store_id,
+                    StoreSlot {
+                        data_dir,
+                        running: None,
+                    },
+                );
+        }
+        for store_id in 1..=store_count {
+            cluster.start_store(store_id);
+        }
+        cluster
+    }
+
+    /// Panics with the seed in the message.
+    pub fn fail(&self, message: &str) -> ! {
+        panic!(
+            "{message} [seed {} — replay with TINYKV_SEED={}]",
+            self.seed, self.seed
+        )
+    }
+
+    fn open_engines(&self, data_dir: &std::path::Path) -> Engines {
+        // A store that just stopped may still be releasing RocksDB's lock
+        // (a client can hold a region snapshot for a moment): retry briefly.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match Engines::open(data_dir) {
+                Ok(engines) => return engines,
+                Err(error) if Instant::now() < deadline => {
+                    log::debug!("reopening {}: {error}; retrying", data_dir.display());
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(error) => self.fail(&format!(
+                    "cannot open engines in {}: {error}",
+                    data_dir.display()
+                )),
+            }
+        }
+    }
+
+    /// The cluster's raftstore settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The simulated network.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// Ids of all stores, running or not.
+    pub fn store_ids(&self) -> Vec<u64> {
+        self.stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// Ids of the running stores.
+    pub fn running_store_ids(&self) -> Vec<u64> {
+        self.stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, slot)| slot.running.is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Whether store `store_id` is running.
+    pub fn is_running(&self, store_id: u64) -> bool {
+        self.running_store_ids().contains(&store_id)
+    }
+
+    /// Starts a stopped store: reopens its engines and its threads.
+    pub fn start_store(&self, store_id: u64) {
+        let data_dir = {
+            let stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(slot) = stores.get(&store_id) else {
+                self.fail(&format!("no store {store_id}"));
+            };
+            if slot.running.is_some() {
+                return;
+            }
+            slot.data_dir.clone()
+        };
+        let engines = self.open_engines(&data_dir);
+        let transport = Arc::new(self.network.transport(store_id));
+        let store = RaftStore::start(
+            store_id,
+            engines,
+            self.config.clone(),
+            transport,
+            data_dir.join("snap"),
+        )
+        .unwrap_or_else(|error| self.fail(&format!("start store {store_id}: {error}")));
+        self.network.connect(
+            store_id,
+            Endpoint {
+                router: store.router().clone(),
+                receiver: store.snapshot_receiver().clone(),
+            },
+        );
+        self.scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add_store(store_id, Arc::clone(store.store_meta()));
+        let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = stores.get_mut(&store_id) {
+            slot.running = Some(store);
+        }
+        log::info!("--- store {store_id} started");
+    }
+
+    /// Stops a store: it disappears from the network, its threads are
+    /// joined and its engines closed (everything not synced is as lost as
+    /// in a crash of the process, except what RocksDB already wrote).
+    pub fn stop_store(&self, store_id: u64) {
+        self.network.disconnect(store_id);
+        self.scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove_store(store_id);
+        let store = {
+            let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+            stores
+                .get_mut(&store_id)
+                .and_then(|slot| slot.running.take())
+        };
+        if let Some(store) = store {
+            store.stop();
+            log::info!("--- store {store_id} stopped");
+        }
+    }
+
+    /// Stops and starts a store.
+    pub fn restart_store(&self, store_id: u64) {
+        self.stop_store(store_id);
+        self.start_store(store_id);
+    }
+
+    /// Runs `f` on a running store.
+    pub fn with_store<T>(&self, store_id: u64, f: impl FnOnce(&RaftStore) -> T) -> Option<T> {
+        let stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        stores
+            .get(&store_id)
+            .and_then(|slot| slot.running.as_ref())
+            .map(f)
+    }
+
+    /// Splits the stores into groups that cannot talk to each other.
+    pub fn partition(&self, groups: &[&[u64]]) {
+        let groups = groups
+            .iter()
+            .map(|group| group.iter().copied().collect())
+            .collect();
+        log::info!("--- partition {groups:?}");
+        self.network.add_filter(Filter::Partition(groups));
+    }
+
+    /// Cuts one store off from all others.
+    pub fn isolate(&self, store_id: u64) {
+        log::info!("--- isolate store {store_id}");
+        self.network.add_filter(Filter::Isolate(store_id));
+    }
+
+    /// Removes every network fault.
+    pub fn heal(&self) {
+        log::info!("--- heal the network");
+        self.network.clear_filters();
+    }
+
+    /// The mock scheduler's current view of the leader of `region_id`.
+    pub fn leader_of(&self, region_id: u64) -> Option<Peer> {
+        self.scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .leader_of(region_id)
+    }
+
+    /// Waits (up to `timeout`) until region `region_id` has a leader.
+    pub fn wait_leader(&self, region_id: u64, timeout: Duration) -> Peer {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(leader) = self.leader_of(region_id) {
+                return leader;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "region {region_id} has no leader after {timeout:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The newest view of the region holding `key`.
+    pub fn region_for_key(&self, key: &[u8]) -> Option<Region> {
+        self.scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .region_for_key(key)
+    }
+
+    /// Every running store's status for `region_id`, by store id.
+    pub fn region_statuses(&self, region_id: u64) -> Vec<(u64, RegionStatus)> {
+        self.scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .region_statuses(region_id)
+    }
+
+    /// Sends `requests` for `key`'s region to its leader, retrying (with
+    /// backoff) on region errors and timeouts until `timeout` passes.
+    /// Returns the successful response or the last error.
+    pub fn request(
+        &self,
+        key: &[u8],
+        requests: Vec<Request>,
+        timeout: Duration,
+    ) -> Result<CmdResponse, String> {
+        let deadline = Instant::now() + timeout;
+        let mut leader_hint: Option<u64> = None;
+        let mut round_robin = 0usize;
+        let mut backoff = Duration::from_millis(5);
+        let mut last_error = String::from("no attempt made");
+        loop {
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "request for key {:?} gave up after {timeout:?}; last error: {last_error}",
+                    String::from_utf8_lossy(key)
+                ));
+            }
+            let attempt =
+                self.try_request(key, &requests, &mut leader_hint, &mut round_robin, deadline);
+            match attempt {
+                Ok(response) => return Ok(response),
+                Err(error) => last_error = error,
+            }
+            std::thread::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())));
+            backoff = (backoff * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    fn try_request(
+        &self,
+        key: &[u8],
+        requests: &[Request],
+        leader_hint: &mut Option<u64>,
+        round_robin: &mut usize,
+        deadline: Instant,
+    ) -> Result<CmdResponse, String> {
+        let region = self
+            .region_for_key(key)
+            .ok_or("no running store knows a region for the key")?;
+        let store_id = match leader_hint.take() {
+            Some(store_id) => store_id,
+            None => match self.leader_of(region.id) {
+                Some(leader) => leader.store_id,
+                None => {
+                    // No leader known: try the members in turn.
+                    *round_robin += 1;
+                    region.peers[*round_robin % region.peers.len()].store_id
+                }
+            },
+        };
+        let peer = region
+            .peers
+            .iter()
+            .find(|peer| peer.store_id == store_id)
+            .cloned()
+            .ok_or_else(|| format!("store {store_id} has no peer of region {}", region.id))?;
+        let mut request = RaftCmdRequest::new();
+        request.mut_header().region_id = region.id;
+        request.mut_header().peer = Some(peer).into();
+        request.mut_header().region_epoch = Some(region.region_epoch().clone()).into();
+        request.requests = requests.to_vec();
+        let receiver = self
+            .with_store(store_id, |store| store.send_command(request))
+            .ok_or_else(|| format!("store {store_id} is not running"))?
+            .map_err(|error| error.to_string())?;
+        let wait = self
+            .config
+            .command_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+        let response = receiver
+            .wait(wait)
+            .ok_or_else(|| format!("store {store_id} did not answer within {wait:?}"))?;
+        let header = response.response.header();
+        if header.error.is_some() {
+            let error = header.error();
+            if error.not_leader.is_some() && error.not_leader().leader.is_some() {
+                *leader_hint = Some(error.not_leader().leader().store_id);
+            }
+            return Err(format!("store {store_id}: {}", error.message));
+        }
+        Ok(response)
+    }
+
+    fn request_or_fail(&self, key: &[u8], request: Request, timeout: Duration) -> RaftCmdResponse {
+        match self.request(key, vec![request], timeout) {
+            Ok(response) => response.response,
+            Err(error) => self.fail(&error),
+        }
+    }
+
+    /// Puts `key` = `value` (default CF), retrying until it succeeds; panics
+    /// after 20 s.
+    pub fn must_put(&self, key: &[u8], value: &[u8]) {
+        self.must_put_cf(CF_DEFAULT, key, value);
+    }
+
+    /// Puts in a column family.
+    pub fn must_put_cf(&self, cf: &str, key: &[u8], value: &[u8]) {
+        let mut request = Request::new();
+        request.set_cmd_type(CmdType::Put);
+        let put = request.mut_put();
+        put.cf = cf.to_string();
+        put.key = key.to_vec();
+        put.value = value.to_vec();
+        self.request_or_fail(key, request, Duration::from_secs(20));
+    }
+
+    /// Reads `key` (default CF) through raft; panics after 20 s.
+    pub fn must_get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get_cf(CF_DEFAULT, key, Duration::from_secs(20))
+            .unwrap_or_else(|error| self.fail(&error))
+    }
+
+    /// Reads `key` in `cf` through raft.
+    pub fn get_cf(
+        &self,
+        cf: &str,
+        key: &[u8],
+        timeout: Duration,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let mut request = Request::new();
+        request.set_cmd_type(CmdType::Get);
+        let get = request.mut_get();
+        get.cf = cf.to_string();
+        get.key = key.to_vec();
+        let response = self.request(key, vec![request], timeout)?;
+        let value = response
+            .response
+            .responses
+            .first()
+            .map(|response| response.get().value.clone())
+            .unwrap_or_default();
+        // The raft command carries no "not found" flag: an empty value is absent.
+        Ok(if value.is_empty() { None } else { Some(value) })
+    }
+
+    /// Asserts that a read through raft returns `value`.
+    pub fn must_get_equal(&self, key: &[u8], value: &[u8]) {
+        let got = self.must_get(key);
+        if got.as_deref() != Some(value) {
+            self.fail(&format!(
+                "key {:?}: expected {:?}, got {:?}",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(value),
+                got.map(|v| String::from_utf8_lossy(&v).to_string())
+            ));
+        }
+    }
+
+    /// Asserts that a read through raft finds nothing.
+    pub fn must_get_none(&self, key: &[u8]) {
+        if let Some(value) = self.must_get(key) {
+            self.fail(&format!(
+                "key {:?}: expected none, got {:?}",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(&value)
+            ));
+        }
+    }
+
+    /// Deletes `key` (default CF), retrying; panics after 20 s.
+    pub fn must_delete(&self, key: &[u8]) {
+        let mut request = Request::new();
+        request.set_cmd_type(CmdType::Delete);
+        let delete = request.mut_delete();
+        delete.cf = CF_DEFAULT.to_string();
+        delete.key = key.to_vec();
+        self.request_or_fail(key, request, Duration::from_secs(20));
+    }
+
+    /// Scans `[start, end)` (empty end = unbounded) through a Snap command:
+    /// a linearizable point-in-time view of the region holding `start`.
+    pub fn scan(&self, start: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.try_scan(start, end, Duration::from_secs(20))
+            .unwrap_or_else(|error| self.fail(&error))
+    }
+
+    /// Like [`Cluster::scan`], returning the error instead of panicking.
+    pub fn try_scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+        use storage::StorageReader;
+        let mut request = Request::new();
+        request.set_cmd_type(CmdType::Snap);
+        request.mut_snap();
+        let response = self.request(start, vec![request], timeout)?;
+        let snapshot = response
+            .snapshot
+            .ok_or("Snap answered without a snapshot")?;
+        let mut iterator = snapshot
+            .iter_cf(CF_DEFAULT)
+            .map_err(|error| error.to_string())?;
+        iterator.seek(start);
+        let mut pairs = Vec::new();
+        while iterator.valid().map_err(|error| error.to_string())? {
+            if !end.is_empty() && iterator.key() >= end {
+                break;
+            }
+            pairs.push((iterator.key().to_vec(), iterator.value().to_vec()));
+            iterator.next();
+        }
+        Ok(pairs)
+    }
+
+    /// Reads `key` straight from store `store_id`'s kv engine (no raft):
+    /// what that replica has applied.
+    pub fn get_from_store(&self, store_id: u64, key: &[u8]) -> Option<Vec<u8>> {
+        self.with_store(store_id, |store| {
+            store
+                .engines()
+                .kv
+                .get_value_cf(CF_DEFAULT, &keys::data_key(key))
+        })
+        .and_then(|result| result.ok())
+        .flatten()
+    }
+
+    /// Waits until store `store_id` has applied `key` = `value` (None: deleted).
+    pub fn must_store_have(
+        &self,
+        store_id: u64,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timeout: Duration,
+    ) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.get_from_store(store_id, key).as_deref() == value {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "store {store_id} does not have key {:?} = {:?} after {timeout:?} (it has {:?})",
+                    String::from_utf8_lossy(key),
+                    value.map(String::from_utf8_lossy),
+                    self.get_from_store(store_id, key).map(|v| String::from_utf8_lossy(&v).to_string())
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A digest of every key and value of region `region_id`'s range in all
+    /// column families on store `store_id` (compare replicas, as etcd's
+    /// robustness tests compare hashes).
+    pub fn region_data_hash(&self, store_id: u64, region_id: u64) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let region = self
+            .scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .region(region_id)?;
+        self.with_store(store_id, |store| {
+            let snapshot = store.engines().kv.snapshot();
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            let start = keys::data_key(&region.start_key);
+            let end = keys::data_end_key(&region.end_key);
+            for cf in ALL_CFS {
+                cf.hash(&mut hasher);
+                let scanned = snapshot.scan_cf(cf, &start, &end, |key, value| {
+                    key.hash(&mut hasher);
+                    value.hash(&mut hasher);
+                    Ok(true)
+                });
+                if scanned.is_err() {
+                    return None;
+                }
+            }
+            Some(hasher.finish())
+        })
+        .flatten()
+    }
+
+    /// Waits until every running store has applied up to the same index for
+    /// `region_id` and holds identical data; returns the common hash.
+    pub fn must_replicas_converge(&self, region_id: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let hashes: HashMap<u64, Option<u64>> = self
+                .running_store_ids()
+                .into_iter()
+                .map(|store_id| (store_id, self.region_data_hash(store_id, region_id)))
+                .collect();
+            let distinct: std::collections::HashSet<_> = hashes.values().collect();
+            if distinct.len() == 1 {
+                if let Some(Some(hash)) = hashes.values().next() {
+                    return *hash;
+                }
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "region {region_id} replicas differ after {timeout:?}: {hashes:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The data directory of a store.
+    pub fn store_dir(&self, store_id: u64) -> PathBuf {
+        self.root_path.join(format!("store-{store_id}"))
+    }
+
+    /// Stops every store (the directories are removed when the cluster is dropped).
+    pub fn shutdown(&self) {
+        for store_id in self.store_ids() {
+            self.stop_store(store_id);
+        }
+        self.network.shutdown();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Stores first: their engines must close before the temp dir goes.
+        self.shutdown();
+    }
+}
