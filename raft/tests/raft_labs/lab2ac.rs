@@ -1,0 +1,369 @@
+//! Lab 2AC: the RawNode API and its Ready / advance cycle.
+//!
+//! The application persists what a [`Ready`] hands it (snapshot, entries,
+//! hard state), then sends the messages, applies the committed entries
+//! and calls `advance`. These tests drive RawNodes over MemStorage the way
+//! raftstore drives them over RocksDB.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use proto::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType, Message, MessageType};
+use protobuf::Message as _;
+use raft::{
+    is_empty_snapshot, Error, MemStorage, RawNode, ReadState, SnapshotStatus, StateRole, INVALID_ID,
+};
+
+use crate::harness::*;
+
+/// A RawNode `id` of group `peers` (empty: from storage) over `storage`.
+fn new_raw_node(id: u64, peers: Vec<u64>, storage: MemStorage) -> RawNode<MemStorage> {
+    let mut config = new_test_config(id, 10, 1);
+    config.peers = peers;
+    RawNode::new(&config, storage).unwrap()
+}
+
+/// Runs one Ready cycle in the required order: persist (snapshot, entries,
+/// hard state), then take the messages, apply committed entries (conf
+/// changes through `apply_conf_change`), advance. Returns the messages
+/// and the committed entries.
+fn handle_ready(
+    node: &mut RawNode<MemStorage>,
+    storage: &MemStorage,
+) -> (Vec<Message>, Vec<Entry>) {
+    let mut rd = node.ready();
+    if !is_empty_snapshot(&rd.snapshot) {
+        storage.wl().apply_snapshot(rd.snapshot.clone()).unwrap();
+    }
+    storage.wl().append(&rd.entries).unwrap();
+    if let Some(hs) = &rd.hard_state {
+        storage.wl().set_hardstate(hs.clone());
+    }
+    let messages = std::mem::take(&mut rd.messages);
+    let committed = rd.committed_entries.clone();
+    for entry in &committed {
+        if entry.entry_type() == EntryType::EntryConfChange {
+            let cc = ConfChange::parse_from_bytes(&entry.data).unwrap();
+            let cs = node.apply_conf_change(&cc).unwrap();
+            storage.wl().set_conf_state(cs);
+        }
+    }
+    node.advance(rd);
+    (messages, committed)
+}
+
+/// A single-node RawNode that campaigned and became leader, its no-op applied.
+fn single_node_leader() -> (RawNode<MemStorage>, MemStorage) {
+    let storage = MemStorage::new();
+    let mut node = new_raw_node(1, vec![1], storage.clone());
+    node.campaign().unwrap();
+    handle_ready(&mut node, &storage);
+    assert_eq!(node.raft.state, StateRole::Leader);
+    assert!(!node.has_ready());
+    (node, storage)
+}
+
+/// A started node campaigns, proposes, and sees its proposal persisted
+/// and committed through Ready (Raft paper §5.3).
+#[test]
+fn test_raw_node_start() {
+    let storage = MemStorage::new();
+    let mut node = new_raw_node(1, vec![1], storage.clone());
+    assert!(!node.has_ready(), "a fresh follower has nothing to do");
+    node.campaign().unwrap();
+    let rd = node.ready();
+    assert_eq!(rd.entries.len(), 1, "the leader's no-op");
+    storage.wl().append(&rd.entries).unwrap();
+    node.advance(rd);
+
+    node.propose(Vec::new(), b"foo".to_vec()).unwrap();
+    assert!(node.has_ready());
+    let rd = node.ready();
+    assert_eq!(rd.entries.len(), 1);
+    assert_eq!(rd.entries, rd.committed_entries);
+    assert_eq!(rd.entries[0].data, b"foo".to_vec());
+    storage.wl().append(&rd.entries).unwrap();
+    node.advance(rd);
+    assert!(!node.has_ready());
+}
+
+/// A restarted node takes its hard state from storage and hands out the
+/// entries committed but not yet applied (Raft paper §5.3, Figure 2).
+#[test]
+fn test_raw_node_restart() {
+    let ents = vec![empty_entry(1, 1), new_entry(1, 2, Some(b"foo"))];
+    let storage = MemStorage::new_with_conf_state(new_conf_state(vec![1]));
+    storage.wl().set_hardstate(hard_state(1, 1, INVALID_ID));
+    storage.wl().append(&ents).unwrap();
+    let mut node = new_raw_node(1, vec![], storage);
+    let rd = node.ready();
+    assert_eq!(rd.hard_state, None, "the hard state did not change");
+    assert_eq!(rd.committed_entries, ents[..1].to_vec());
+    assert!(
+        rd.entries.is_empty(),
+        "entries from storage are already stable"
+    );
+    node.advance(rd);
+    assert!(!node.has_ready());
+    assert_eq!(node.raft.term, 1);
+}
+
+/// Restarting with `Config::applied` skips entries already applied.
+#[test]
+fn test_raw_node_restart_with_applied() {
+    let ents = vec![empty_entry(1, 1), new_entry(1, 2, Some(b"foo"))];
+    let storage = MemStorage::new_with_conf_state(new_conf_state(vec![1]));
+    storage.wl().set_hardstate(hard_state(1, 2, INVALID_ID));
+    storage.wl().append(&ents).unwrap();
+    let mut config = new_test_config(1, 10, 1);
+    config.applied = 1;
+    let mut node = RawNode::new(&config, storage).unwrap();
+    let rd = node.ready();
+    assert_eq!(rd.committed_entries, ents[1..].to_vec());
+    node.advance(rd);
+    assert!(!node.has_ready());
+}
+
+/// After advance there is nothing left until something new happens.
+#[test]
+fn test_raw_node_has_ready_false_after_advance() {
+    let (mut node, storage) = single_node_leader();
+    node.propose(Vec::new(), b"x".to_vec()).unwrap();
+    assert!(node.has_ready());
+    handle_ready(&mut node, &storage);
+    assert!(!node.has_ready());
+    // A tick of a lone leader sends no messages and changes nothing.
+    node.tick();
+    assert!(!node.has_ready());
+}
+
+/// The Ready of an election carries the new soft and hard state; the
+/// vote must be persisted before the vote requests are sent (Raft paper §5.2, Figure 2).
+#[test]
+fn test_raw_node_ready_states_on_campaign() {
+    let storage = MemStorage::new();
+    let mut node = new_raw_node(1, vec![1, 2, 3], storage);
+    node.campaign().unwrap();
+    let rd = node.ready();
+    let soft = rd.soft_state.clone().unwrap();
+    assert_eq!(soft.raft_state, StateRole::Candidate);
+    assert_eq!(rd.hard_state, Some(hard_state(1, 0, 1)));
+    assert_eq!(rd.messages.len(), 2);
+    assert!(rd
+        .messages
+        .iter()
+        .all(|m| m.msg_type() == MessageType::MsgRequestVote));
+    node.advance(rd);
+    assert!(!node.has_ready());
+}
+
+/// RawNode::step refuses local messages and responses from strangers.
+#[test]
+fn test_raw_node_step_rejects_local_and_unknown() {
+    let mut node = new_raw_node(1, vec![1, 2], MemStorage::new());
+    for t in [
+        MessageType::MsgHup,
+        MessageType::MsgBeat,
+        MessageType::MsgUnreachable,
+        MessageType::MsgSnapStatus,
+        MessageType::MsgCheckQuorum,
+    ] {
+        assert_eq!(
+            node.step(new_message(1, 1, t, 0)),
+            Err(Error::StepLocalMsg),
+            "{t:?}"
+        );
+    }
+    let mut resp = new_message(9, 1, MessageType::MsgAppendResponse, 0);
+    resp.term = 1;
+    assert_eq!(node.step(resp), Err(Error::StepPeerNotFound));
+    // A request from a stranger is stepped (it may be a new member).
+    let mut vote = new_message(9, 1, MessageType::MsgRequestVote, 0);
+    vote.term = 1;
+    assert_eq!(node.step(vote), Ok(()));
+}
+
+/// Without a leader a proposal is refused (Raft paper §8).
+#[test]
+fn test_raw_node_propose_without_leader() {
+    let mut node = new_raw_node(1, vec![1, 2, 3], MemStorage::new());
+    assert_eq!(
+        node.propose(Vec::new(), b"x".to_vec()),
+        Err(Error::ProposalDropped)
+    );
+}
+
+/// A conf change commits through Ready and applying it changes the
+/// membership (Raft paper §6).
+#[test]
+fn test_raw_node_propose_and_conf_change() {
+    let (mut node, storage) = single_node_leader();
+    node.propose_conf_change(Vec::new(), conf_change(ConfChangeType::AddNode, 2))
+        .unwrap();
+    let (_, committed) = handle_ready(&mut node, &storage);
+    assert_eq!(committed.len(), 1);
+    assert_eq!(committed[0].entry_type(), EntryType::EntryConfChange);
+    let mut ids: Vec<u64> = node.raft.prs().keys().copied().collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![1, 2]);
+    assert_eq!(storage.rl().hard_state().commit, 2);
+    // Removing it again returns the new membership.
+    let cs = node
+        .apply_conf_change(&conf_change(ConfChangeType::RemoveNode, 2))
+        .unwrap();
+    assert_eq!(cs.nodes, vec![1]);
+    assert_eq!(
+        node.apply_conf_change(&conf_change(ConfChangeType::RemoveNode, 2)),
+        Err(Error::NotExists { id: 2 })
+    );
+}
+
+/// Only one conf change may be pending: a second one proposed before the
+/// first is applied becomes an empty normal entry (Raft thesis §4.1).
+#[test]
+fn test_raw_node_second_pending_conf_change_is_dropped() {
+    let storage = MemStorage::new();
+    let mut node = new_raw_node(1, vec![1, 2], storage.clone());
+    node.raft.become_candidate();
+    node.raft.become_leader();
+    handle_ready(&mut node, &storage);
+    node.propose_conf_change(Vec::new(), conf_change(ConfChangeType::AddNode, 3))
+        .unwrap();
+    node.propose_conf_change(Vec::new(), conf_change(ConfChangeType::AddNode, 4))
+        .unwrap();
+    let ents = node.raft.raft_log.unstable_entries().to_vec();
+    assert_eq!(ents.len(), 2);
+    assert_eq!(ents[0].entry_type(), EntryType::EntryConfChange);
+    assert_eq!(ents[1].entry_type(), EntryType::EntryNormal);
+    assert!(ents[1].data.is_empty());
+}
+
+/// A lone leader answers a read index at once through Ready (Raft thesis §6.4).
+#[test]
+fn test_raw_node_read_index() {
+    let (mut node, _storage) = single_node_leader();
+    node.read_index(b"ctx".to_vec());
+    assert!(node.has_ready());
+    let rd = node.ready();
+    assert_eq!(
+        rd.read_states,
+        vec![ReadState {
+            index: node.raft.raft_log.committed,
+            request_ctx: b"ctx".to_vec()
+        }]
+    );
+    node.advance(rd);
+    assert!(!node.has_ready());
+}
+
+/// Status reports progress only on a leader.
+#[test]
+fn test_raw_node_status() {
+    let follower = new_raw_node(1, vec![1, 2], MemStorage::new());
+    let status = follower.status();
+    assert_eq!(status.id, 1);
+    assert_eq!(status.soft_state.raft_state, StateRole::Follower);
+    assert!(status.progress.is_none());
+    let (leader, _storage) = single_node_leader();
+    let status = leader.status();
+    assert_eq!(status.hard_state.term, 1);
+    assert_eq!(status.applied, 1);
+    assert_eq!(status.progress.unwrap().len(), 1);
+}
+
+/// Snapshot reports on a non-leader are ignored without error.
+#[test]
+fn test_raw_node_report_snapshot_on_follower() {
+    let mut node = new_raw_node(1, vec![1, 2], MemStorage::new());
+    node.report_snapshot(2, SnapshotStatus::Finish);
+    node.report_unreachable(2);
+    assert!(!node.has_ready());
+}
+
+/// A follower RawNode hands a received snapshot to the application; after
+/// applying it and restarting, the log starts after the snapshot (Raft paper §7).
+#[test]
+fn test_raw_node_apply_snapshot_then_restart() {
+    let storage = MemStorage::new();
+    let mut node = new_raw_node(2, vec![1, 2], storage.clone());
+    let mut m = new_message(1, 2, MessageType::MsgSnapshot, 0);
+    m.term = 2;
+    m.set_snapshot(new_snapshot(10, 2, vec![1, 2]));
+    node.step(m).unwrap();
+    let rd = node.ready();
+    assert_eq!(rd.snapshot.metadata().index, 10);
+    assert_eq!(rd.messages.len(), 1);
+    assert_eq!(
+        rd.messages[0].index, 10,
+        "the follower reports the snapshot's index"
+    );
+    storage.wl().apply_snapshot(rd.snapshot.clone()).unwrap();
+    if let Some(hs) = &rd.hard_state {
+        storage.wl().set_hardstate(hs.clone());
+    }
+    node.advance(rd);
+    assert!(!node.has_ready());
+    assert_eq!(node.raft.raft_log.applied, 10);
+
+    let restarted = new_raw_node(2, vec![], storage);
+    assert_eq!(restarted.raft.raft_log.first_index(), 11);
+    assert_eq!(restarted.raft.raft_log.committed, 10);
+    assert_eq!(restarted.raft.term, 2);
+}
+
+/// Three RawNodes driven through full Ready cycles elect a leader and
+/// apply the same proposals in the same order (Raft paper §5.3).
+#[test]
+fn test_raw_node_cluster_ready_cycle() {
+    let mut nodes: BTreeMap<u64, (RawNode<MemStorage>, MemStorage)> = BTreeMap::new();
+    for id in 1..=3 {
+        let storage = MemStorage::new();
+        nodes.insert(
+            id,
+            (new_raw_node(id, vec![1, 2, 3], storage.clone()), storage),
+        );
+    }
+    let mut applied: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
+    let mut pump = |nodes: &mut BTreeMap<u64, (RawNode<MemStorage>, MemStorage)>| {
+        let mut queue: VecDeque<Message> = VecDeque::new();
+        loop {
+            for (id, (node, storage)) in nodes.iter_mut() {
+                while node.has_ready() {
+                    let (msgs, committed) = handle_ready(node, storage);
+                    queue.extend(msgs);
+                    let data = committed
+                        .into_iter()
+                        .filter(|e| !e.data.is_empty())
+                        .map(|e| e.data);
+                    applied.entry(*id).or_default().extend(data);
+                }
+            }
+            if queue.is_empty() {
+                break;
+            }
+            while let Some(m) = queue.pop_front() {
+                let (node, _) = nodes.get_mut(&m.to).unwrap();
+                node.step(m).unwrap();
+            }
+        }
+    };
+    nodes.get_mut(&1).unwrap().0.campaign().unwrap();
+    pump(&mut nodes);
+    assert_eq!(nodes[&1].0.raft.state, StateRole::Leader);
+    for i in 0..5u8 {
+        nodes
+            .get_mut(&1)
+            .unwrap()
+            .0
+            .propose(Vec::new(), vec![b'a' + i])
+            .unwrap();
+        pump(&mut nodes);
+    }
+    // One more round of heartbeats tells the followers the last commit index.
+    nodes.get_mut(&1).unwrap().0.raft.step(new_beat(1)).unwrap();
+    pump(&mut nodes);
+    let want: Vec<Vec<u8>> = (0..5u8).map(|i| vec![b'a' + i]).collect();
+    for id in 1..=3 {
+        assert_eq!(applied[&id], want, "node {id}");
+        assert_eq!(nodes[&id].1.rl().hard_state().commit, 6, "node {id}");
+    }
+}
