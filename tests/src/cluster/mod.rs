@@ -78,6 +78,20 @@ impl Cluster {
         config: Config,
         data_dir: Option<PathBuf>,
     ) -> Cluster {
+        Cluster::with_first_region(seed, store_count, config, data_dir, b"", b"")
+    }
+
+    /// Like [`Cluster::with_seed`], with the first region covering only
+    /// `[start_key, end_key)` (empty = unbounded), so tests can send keys
+    /// outside every region.
+    pub fn with_first_region(
+        seed: u64,
+        store_count: u64,
+        config: Config,
+        data_dir: Option<PathBuf>,
+        start_key: &[u8],
+        end_key: &[u8],
+    ) -> Cluster {
         let _ = env_logger::builder().is_test(true).try_init();
         let (root, root_path) = match data_dir {
             Some(path) => (None, path),
@@ -101,6 +115,8 @@ impl Cluster {
         };
         let mut region = Region::new();
         region.id = FIRST_REGION_ID;
+        region.start_key = start_key.to_vec();
+        region.end_key = end_key.to_vec();
         region.mut_region_epoch().conf_ver = 1;
         region.mut_region_epoch().version = 1;
         for store_id in 1..=store_count {
