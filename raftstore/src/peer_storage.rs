@@ -313,7 +313,7 @@ impl raft::Storage for PeerStorage {
                     return Ok(false);
                 }
                 expected_index += 1;
-                total_size += u64::from(entry.compute_size());
+                total_size += entry.compute_size();
                 // Always return at least one entry, even if it alone is over the limit.
                 if max_size.is_some_and(|limit| total_size > limit) && !entries.is_empty() {
                     stopped_by_size = true;

@@ -357,7 +357,7 @@ impl SnapManager {
             candidates.push((idle, kind, key, size));
         }
         // Oldest first.
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|candidate| std::cmp::Reverse(candidate.0));
         let mut total = self.total_size();
         let mut deleted = 0;
         for (idle, kind, key, size) in candidates {

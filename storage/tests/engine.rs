@@ -152,7 +152,9 @@ fn sst_files_are_ingested() {
     writer.put(b"x1", b"1").unwrap();
     writer.put(b"x2", b"2").unwrap();
     assert!(writer.finish().unwrap());
-    engine.ingest_cf(CF_DEFAULT, std::slice::from_ref(&path)).unwrap();
+    engine
+        .ingest_cf(CF_DEFAULT, std::slice::from_ref(&path))
+        .unwrap();
     assert_eq!(engine.get_value(b"x2").unwrap(), Some(b"2".to_vec()));
 
     let empty = dir.path().join("empty.sst");

@@ -5,3 +5,4 @@
 mod docs;
 mod lab1;
 mod lab2b;
+mod playground;

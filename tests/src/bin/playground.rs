@@ -1,117 +1,129 @@
-//! The playground: what `make run` starts.
+//! The playground: what `make run` starts — a local 3-store cluster in one
+//! process, driven by typed commands (see `tests/src/playground.rs`).
 //!
-//! For now it opens a standalone store (lab 1) in a temporary directory
-//! (or `--data-dir DIR` to keep it), writes, reads, deletes and scans a few
-//! keys through the raw API handlers, and prints every request and answer.
-//! Run it with `make run` or `cargo run -p tinykv-tests --bin playground`.
+//! ```text
+//! make run                                  # interactive if stdin is a terminal, else the demo
+//! make run ARGS="--script my.txt"           # run a command file
+//! make run ARGS="--data-dir /tmp/cluster"   # keep the stores' data
+//! cargo run -p tinykv-tests --bin playground -- --help
+//! ```
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use proto::kvrpcpb::{RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest};
-use server::Server;
-use storage::StandaloneStorage;
+use tinykv_tests::cluster::test_seed;
+use tinykv_tests::playground::{init_logging, Playground, DEMO_SCRIPT};
 
-fn parse_data_dir() -> Result<Option<PathBuf>, String> {
+struct Options {
+    data_dir: Option<PathBuf>,
+    script: Option<PathBuf>,
+    stores: u64,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        data_dir: None,
+        script: None,
+        stores: 3,
+    };
     let mut args = std::env::args().skip(1);
-    let mut data_dir = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data-dir" => {
-                let dir = args.next().ok_or("--data-dir needs a directory")?;
-                data_dir = Some(PathBuf::from(dir));
+                options.data_dir = Some(PathBuf::from(
+                    args.next().ok_or("--data-dir needs a directory")?,
+                ))
+            }
+            "--script" => {
+                options.script = Some(PathBuf::from(args.next().ok_or("--script needs a file")?))
+            }
+            "--stores" => {
+                let text = args.next().ok_or("--stores needs a number")?;
+                options.stores = text
+                    .parse()
+                    .map_err(|_| format!("--stores {text:?} is not a number"))?;
+                if !(1..=7).contains(&options.stores) {
+                    return Err("--stores must be between 1 and 7".to_string());
+                }
             }
             "-h" | "--help" => {
-                println!("usage: playground [--data-dir DIR]");
+                println!("usage: playground [--stores N] [--data-dir DIR] [--script FILE]");
+                println!("With no terminal on stdin (and no --script) it runs a built-in demo and exits.");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
-    Ok(data_dir)
+    Ok(options)
 }
 
-fn run() -> Result<(), String> {
-    let data_dir = parse_data_dir()?;
-    // The temp dir (if any) lives until the end of run(), then is removed.
-    let temp_dir;
-    let dir = match data_dir {
-        Some(dir) => dir,
-        None => {
-            temp_dir = tempfile::Builder::new()
-                .prefix("tinykv-playground-")
-                .tempdir()
-                .map_err(|error| format!("cannot create a temp dir: {error}"))?;
-            temp_dir.path().to_path_buf()
+/// Runs script lines, echoing each; stops at the first failing command.
+fn run_script(playground: &Playground, script: &str) -> Result<(), String> {
+    for line in script.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
         }
-    };
-    println!(
-        "tinykv-rs playground: standalone store in {}",
-        dir.display()
-    );
-    let storage = StandaloneStorage::open(&dir).map_err(|error| error.to_string())?;
-    let server = Server::new(Arc::new(storage));
-
-    for (key, value) in [
-        ("apple", "red"),
-        ("banana", "yellow"),
-        ("cherry", "dark red"),
-    ] {
-        let mut request = RawPutRequest::new();
-        request.key = key.into();
-        request.value = value.into();
-        let response = server.raw_put(&request);
-        println!("put {key} = {value:<9} -> {}", outcome(&response.error));
-    }
-    for key in ["banana", "durian"] {
-        let mut request = RawGetRequest::new();
-        request.key = key.into();
-        let response = server.raw_get(&request);
-        if response.not_found {
-            println!("get {key:<16} -> not found");
-        } else {
-            println!(
-                "get {key:<16} -> {}",
-                String::from_utf8_lossy(&response.value)
-            );
+        if trimmed.starts_with('#') {
+            println!("{trimmed}");
+            continue;
+        }
+        println!("> {trimmed}");
+        match playground.execute(trimmed) {
+            Ok(Some(output)) => println!("{output}"),
+            Ok(None) => return Ok(()),
+            Err(error) => return Err(format!("{trimmed:?} failed: {error}")),
         }
     }
-    let mut request = RawDeleteRequest::new();
-    request.key = "apple".into();
-    println!(
-        "delete apple         -> {}",
-        outcome(&server.raw_delete(&request).error)
-    );
-    let mut request = RawScanRequest::new();
-    request.start_key = "a".into();
-    request.limit = 10;
-    let response = server.raw_scan(&request);
-    println!("scan from a, limit 10 -> {} pairs", response.kvs.len());
-    for pair in &response.kvs {
-        println!(
-            "    {} = {}",
-            String::from_utf8_lossy(&pair.key),
-            String::from_utf8_lossy(&pair.value)
-        );
-    }
-    if !response.error.is_empty() {
-        return Err(response.error);
-    }
-    println!("done");
     Ok(())
 }
 
-fn outcome(error: &str) -> &str {
-    if error.is_empty() {
-        "ok"
-    } else {
-        error
+fn run() -> Result<(), String> {
+    let options = parse_options()?;
+    init_logging();
+    let seed = test_seed("playground");
+    println!(
+        "tinykv-rs playground: {} stores in one process",
+        options.stores
+    );
+    let playground = Playground::start(options.stores, options.data_dir.clone(), seed);
+    if let Some(dir) = &options.data_dir {
+        println!("data in {}", dir.display());
+    }
+    if let Some(script) = options.script {
+        let text = std::fs::read_to_string(&script)
+            .map_err(|error| format!("{}: {error}", script.display()))?;
+        return run_script(&playground, &text);
+    }
+    if !std::io::stdin().is_terminal() {
+        println!("(stdin is not a terminal: running the built-in demo)");
+        return run_script(&playground, DEMO_SCRIPT);
+    }
+    println!("type `help` for commands, `quit` to leave");
+    let stdin = std::io::stdin();
+    loop {
+        print!("tinykv> ");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        if stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|error| error.to_string())?
+            == 0
+        {
+            return Ok(());
+        }
+        match playground.execute(&line) {
+            Ok(Some(output)) if !output.is_empty() => println!("{output}"),
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(()),
+            Err(error) => println!("error: {error}"),
+        }
     }
 }
 
 fn main() -> ExitCode {
-    env_logger::init();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

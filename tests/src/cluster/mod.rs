@@ -37,6 +37,9 @@ pub use network::{Endpoint, Network, NetworkStats, StoreTransport};
 pub use scheduler::MockScheduler;
 pub use seed::test_seed;
 
+/// A key and its value, as scans return them.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
 /// The id of the region every cluster starts with (the whole key space).
 pub const FIRST_REGION_ID: u64 = 1;
 /// The cluster id written in every store ident.
@@ -533,7 +536,7 @@ impl Cluster {
 
     /// Scans `[start, end)` (empty end = unbounded) through a Snap command:
     /// a linearizable point-in-time view of the region holding `start`.
-    pub fn scan(&self, start: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub fn scan(&self, start: &[u8], end: &[u8]) -> Vec<KvPair> {
         self.try_scan(start, end, Duration::from_secs(20))
             .unwrap_or_else(|error| self.fail(&error))
     }
@@ -544,7 +547,7 @@ impl Cluster {
         start: &[u8],
         end: &[u8],
         timeout: Duration,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    ) -> Result<Vec<KvPair>, String> {
         use storage::StorageReader;
         let mut request = Request::new();
         request.set_cmd_type(CmdType::Snap);

@@ -1,0 +1,323 @@
+//! The playground: a local 3-store cluster driven by a small command
+//! language. `src/bin/playground.rs` (what `make run` starts) reads
+//! commands from the terminal, from a script file, or runs
+//! [`DEMO_SCRIPT`] when stdin is not a terminal.
+//!
+//! | command | what it does |
+//! |---|---|
+//! | `put KEY VALUE...` | write (the value is the rest of the line) |
+//! | `get KEY` | linearizable read through raft |
+//! | `delete KEY` | delete |
+//! | `scan START END` | keys in `[START, END)` (`-` for an open end) |
+//! | `stop N` / `start N` | stop / start store N (engines really closed and reopened) |
+//! | `partition 1,2 3` | only stores in the same group can talk |
+//! | `heal` | remove every network fault |
+//! | `regions` | every store's view of every region |
+//! | `leader` | the current leader of region 1 |
+//! | `wait N KEY` | wait until store N has applied KEY (shows a restarted store catching up) |
+//! | `snapshot [DIR]` | generate a snapshot of region 1 now (optionally export its files to DIR) |
+//! | `log on` / `log off` | show / hide the call-chain log lines (`tinykv::chain`) |
+//! | `help`, `quit` | |
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use raftstore::Config;
+
+use crate::cluster::{Cluster, Filter, FIRST_REGION_ID};
+
+/// The built-in demo: write, lose a store, keep writing, bring it back and
+/// watch it catch up.
+pub const DEMO_SCRIPT: &str = "\
+# A 3-store cluster keeps serving while one store is down.
+leader
+put apple red
+put banana yellow
+get apple
+scan a z
+stop 3
+# Store 3 is down: a quorum (stores 1 and 2) still accepts writes.
+put cherry dark red
+get cherry
+start 3
+# Store 3 restarts from its own disk and catches up from the leader.
+wait 3 cherry
+regions
+";
+
+/// Whether call-chain lines are printed (`log on` / `log off`).
+static CHAIN_LOG_ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The playground's logger: warnings and errors always; `tinykv::chain`
+/// lines when `log on`; anything else only when `RUST_LOG` asks for it.
+struct PlaygroundLogger {
+    fallback: env_logger::Logger,
+}
+
+impl log::Log for PlaygroundLogger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+            || (metadata.target() == raftstore::chain::CHAIN_TARGET
+                && CHAIN_LOG_ENABLED.load(Ordering::Relaxed))
+            || self.fallback.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record) {
+        if record.target() == raftstore::chain::CHAIN_TARGET
+            && CHAIN_LOG_ENABLED.load(Ordering::Relaxed)
+        {
+            eprintln!("  {}", record.args());
+        } else if record.level() <= log::Level::Warn || self.fallback.enabled(record.metadata()) {
+            self.fallback.log(record);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the playground's logger (once per process).
+pub fn init_logging() {
+    let fallback =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).build();
+    if log::set_boxed_logger(Box::new(PlaygroundLogger { fallback })).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
+}
+
+/// A cluster and the interpreter of playground commands.
+pub struct Playground {
+    cluster: Cluster,
+}
+
+impl Playground {
+    /// Starts a cluster of `stores` stores (data in `data_dir`, or a temp dir).
+    pub fn start(stores: u64, data_dir: Option<std::path::PathBuf>, seed: u64) -> Playground {
+        let mut config = Config::for_tests();
+        // Human pace: 50 ms ticks, so leaders settle calmly.
+        config.raft_base_tick_interval = Duration::from_millis(50);
+        config.raft_log_gc_count_limit = 1000;
+        let cluster = Cluster::with_seed(seed, stores, config, data_dir);
+        Playground { cluster }
+    }
+
+    /// The cluster behind the playground.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Runs one command line; `Ok(None)` means "quit".
+    pub fn execute(&self, line: &str) -> Result<Option<String>, String> {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return Ok(Some(String::new()));
+        }
+        let mut words = line.split_whitespace();
+        let command = words.next().unwrap_or_default();
+        let arguments: Vec<&str> = words.collect();
+        let timeout = Duration::from_secs(10);
+        let store_argument = |index: usize| -> Result<u64, String> {
+            let text = arguments.get(index).ok_or("which store? (a number)")?;
+            let store: u64 = text
+                .parse()
+                .map_err(|_| format!("{text:?} is not a store id"))?;
+            if !self.cluster.store_ids().contains(&store) {
+                return Err(format!("there is no store {store}"));
+            }
+            Ok(store)
+        };
+        let output = match command {
+            "put" => {
+                let [key, ..] = arguments[..] else {
+                    return Err("usage: put KEY VALUE".to_string());
+                };
+                let value = arguments[1..].join(" ");
+                if value.is_empty() {
+                    return Err("usage: put KEY VALUE".to_string());
+                }
+                self.put(key, &value, timeout)?;
+                format!("ok: {key} = {value}")
+            }
+            "get" => {
+                let [key] = arguments[..] else {
+                    return Err("usage: get KEY".to_string());
+                };
+                match self
+                    .cluster
+                    .get_cf(storage::CF_DEFAULT, key.as_bytes(), timeout)?
+                {
+                    Some(value) => format!("{key} = {}", String::from_utf8_lossy(&value)),
+                    None => format!("{key} not found"),
+                }
+            }
+            "delete" => {
+                let [key] = arguments[..] else {
+                    return Err("usage: delete KEY".to_string());
+                };
+                self.delete(key, timeout)?;
+                format!("ok: {key} deleted")
+            }
+            "scan" => {
+                let [start, end] = arguments[..] else {
+                    return Err("usage: scan START END (- for open end)".to_string());
+                };
+                let end = if end == "-" { "" } else { end };
+                let pairs = self
+                    .cluster
+                    .try_scan(start.as_bytes(), end.as_bytes(), timeout)?;
+                let mut text = format!("{} pairs", pairs.len());
+                for (key, value) in pairs {
+                    text.push_str(&format!(
+                        "\n  {} = {}",
+                        String::from_utf8_lossy(&key),
+                        String::from_utf8_lossy(&value)
+                    ));
+                }
+                text
+            }
+            "stop" => {
+                let store = store_argument(0)?;
+                self.cluster.stop_store(store);
+                format!("store {store} stopped")
+            }
+            "start" => {
+                let store = store_argument(0)?;
+                self.cluster.start_store(store);
+                format!("store {store} started")
+            }
+            "partition" => {
+                if arguments.is_empty() {
+                    return Err("usage: partition 1,2 3".to_string());
+                }
+                let mut groups = Vec::new();
+                for group in &arguments {
+                    let ids: Result<std::collections::HashSet<u64>, _> =
+                        group.split(',').map(str::parse).collect();
+                    groups.push(ids.map_err(|_| format!("{group:?} is not a list of store ids"))?);
+                }
+                self.cluster.network().add_filter(Filter::Partition(groups));
+                format!("partitioned: {}", arguments.join(" | "))
+            }
+            "heal" => {
+                self.cluster.heal();
+                "network healed".to_string()
+            }
+            "regions" => self.regions(),
+            "leader" => match self.cluster.leader_of(FIRST_REGION_ID) {
+                Some(peer) => format!(
+                    "region {FIRST_REGION_ID}: leader is peer {} on store {}",
+                    peer.id, peer.store_id
+                ),
+                None => {
+                    let peer = self.cluster.wait_leader(FIRST_REGION_ID, timeout);
+                    format!(
+                        "region {FIRST_REGION_ID}: leader is peer {} on store {}",
+                        peer.id, peer.store_id
+                    )
+                }
+            },
+            "wait" => {
+                let store = store_argument(0)?;
+                let key = arguments.get(1).ok_or("usage: wait STORE KEY")?;
+                let value = self.wait_for(store, key.as_bytes(), timeout)?;
+                format!(
+                    "store {store} caught up: {key} = {}",
+                    String::from_utf8_lossy(&value)
+                )
+            }
+            "snapshot" => {
+                let export = arguments.first().map(std::path::PathBuf::from);
+                let leader = self.cluster.wait_leader(FIRST_REGION_ID, timeout);
+                self.cluster
+                    .with_store(leader.store_id, |store| {
+                        store.request_snapshot(FIRST_REGION_ID, export, timeout)
+                    })
+                    .ok_or("the leader's store is not running")??
+            }
+            "log" => match arguments.first().copied() {
+                Some("on") => {
+                    CHAIN_LOG_ENABLED.store(true, Ordering::Relaxed);
+                    "call-chain logging on (target tinykv::chain)".to_string()
+                }
+                Some("off") => {
+                    CHAIN_LOG_ENABLED.store(false, Ordering::Relaxed);
+                    "call-chain logging off".to_string()
+                }
+                _ => return Err("usage: log on|off".to_string()),
+            },
+            "help" => HELP.to_string(),
+            "quit" | "exit" => return Ok(None),
+            other => return Err(format!("unknown command {other:?} (try help)")),
+        };
+        Ok(Some(output))
+    }
+
+    fn put(&self, key: &str, value: &str, timeout: Duration) -> Result<(), String> {
+        let mut request = proto::raft_cmdpb::Request::new();
+        request.set_cmd_type(proto::raft_cmdpb::CmdType::Put);
+        request.mut_put().key = key.as_bytes().to_vec();
+        request.mut_put().value = value.as_bytes().to_vec();
+        self.cluster
+            .request(key.as_bytes(), vec![request], timeout)
+            .map(|_| ())
+    }
+
+    fn delete(&self, key: &str, timeout: Duration) -> Result<(), String> {
+        let mut request = proto::raft_cmdpb::Request::new();
+        request.set_cmd_type(proto::raft_cmdpb::CmdType::Delete);
+        request.mut_delete().key = key.as_bytes().to_vec();
+        self.cluster
+            .request(key.as_bytes(), vec![request], timeout)
+            .map(|_| ())
+    }
+
+    fn wait_for(&self, store: u64, key: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(value) = self.cluster.get_from_store(store, key) {
+                return Ok(value);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "store {store} still lacks {:?} after {timeout:?}",
+                    String::from_utf8_lossy(key)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn regions(&self) -> String {
+        let mut text = String::new();
+        for store in self.cluster.store_ids() {
+            if !self.cluster.is_running(store) {
+                text.push_str(&format!("store {store}: stopped\n"));
+                continue;
+            }
+            for (_, status) in self
+                .cluster
+                .region_statuses(FIRST_REGION_ID)
+                .into_iter()
+                .filter(|(id, _)| *id == store)
+            {
+                text.push_str(&format!(
+                    "store {store}: region {} peer {} {} term {} applied {} first log index {}\n",
+                    status.region.id,
+                    status.peer_id,
+                    if status.is_leader {
+                        "LEADER"
+                    } else {
+                        "follower"
+                    },
+                    status.term,
+                    status.applied_index,
+                    status.first_index
+                ));
+            }
+        }
+        text.trim_end().to_string()
+    }
+}
+
+const HELP: &str =
+    "commands: put KEY VALUE | get KEY | delete KEY | scan START END | stop N | start N | \
+partition 1,2 3 | heal | regions | leader | wait N KEY | snapshot [DIR] | log on|off | help | quit";
