@@ -30,9 +30,13 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p tinykv-tests --features failpoints --all-targets -- -D warnings
 
+# All tests, then the crash tests at the snapshot path's failpoints (a
+# separate build of raftstore with the `failpoints` feature on).
 unit-tests:
 	$(CARGO) test --workspace
+	$(CARGO) test -p tinykv-tests --features failpoints --test failpoints
 
 ## grade: run the graded lab suites and print a score table (LAB=1 for one lab).
 grade: setup

@@ -18,15 +18,44 @@
 //! A test configures one with `fail::cfg("region_task_before_ingest_2", "return")`
 //! (or `"pause"`, `"1*return"`, ...) and removes it with `fail::remove`.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// How many times each failpoint returned an error (tests wait on this to
+/// know a fault really happened before they "crash" the store).
+static HITS: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
+
+/// Records that failpoint `name` fired. Called by [`failpoint!`].
+pub fn record_hit(name: &str) {
+    let mut hits = HITS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    *hits
+        .get_or_insert_with(HashMap::new)
+        .entry(name.to_string())
+        .or_default() += 1;
+}
+
+/// How many times failpoint `name` (with its store suffix, e.g.
+/// `region_task_before_ingest_2`) returned an error in this process.
+pub fn hits(name: &str) -> u64 {
+    let hits = HITS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    hits.as_ref()
+        .and_then(|hits| hits.get(name).copied())
+        .unwrap_or(0)
+}
+
 /// `failpoint!("name", store_id)`: if the failpoint `name_<store_id>` is
 /// configured to `return`, the enclosing function returns
-/// `Err(Error::Snapshot("failpoint name"))`.
+/// `Err(Error::Snapshot("failpoint name"))` (and the hit is counted).
 macro_rules! failpoint {
     ($name:literal, $store_id:expr) => {{
         let _store_id = $store_id;
-        fail::fail_point!(&format!("{}_{}", $name, _store_id), |_| Err(
-            $crate::errors::Error::Snapshot(format!("failpoint {}", $name))
-        ));
+        fail::fail_point!(&format!("{}_{}", $name, _store_id), |_| {
+            let full_name = format!("{}_{}", $name, _store_id);
+            $crate::failpoints::record_hit(&full_name);
+            Err($crate::errors::Error::Snapshot(format!(
+                "failpoint {full_name}"
+            )))
+        });
     }};
 }
 

@@ -39,7 +39,7 @@ pub mod bootstrap;
 pub mod chain;
 mod config;
 mod errors;
-mod failpoints;
+pub mod failpoints;
 mod msg;
 mod peer;
 mod peer_msg_handler;

@@ -64,6 +64,9 @@ pub struct Peer {
     pub stopped: bool,
     /// Base ticks since the last raft-log GC check.
     pub ticks_since_log_gc: u64,
+    /// The highest compact index this peer proposed as leader (so a
+    /// CompactLog in flight is not proposed again).
+    pub last_proposed_compact_index: u64,
     /// The applied index of the last snapshot taken by request (a request
     /// with nothing applied since is ignored).
     pub last_requested_snapshot_index: u64,
@@ -111,6 +114,7 @@ impl Peer {
             proposals: VecDeque::new(),
             stopped: false,
             ticks_since_log_gc: 0,
+            last_proposed_compact_index: 0,
             last_requested_snapshot_index: 0,
             tag,
         })
@@ -188,17 +192,19 @@ impl Peer {
         }
         let mut ready = self.raft_group.ready();
 
-        // Step 1: persist.
+        // Step 1: persist. The new hard state is staged first, so a
+        // snapshot persisted below carries it (its commit index covers the
+        // snapshot; an older one would be out of range after a restart).
+        let hard_state_changed = ready.hard_state.is_some();
+        if let Some(hard_state) = &ready.hard_state {
+            self.storage_mut().set_hard_state(hard_state.clone());
+        }
         if !is_empty_snapshot(&ready.snapshot) {
             self.persist_snapshot(ctx, &ready.snapshot)?;
         }
         let mut raft_batch = WriteBatch::new();
         let entries_changed = !ready.entries.is_empty();
         self.storage_mut().append(&ready.entries, &mut raft_batch)?;
-        let hard_state_changed = ready.hard_state.is_some();
-        if let Some(hard_state) = &ready.hard_state {
-            self.storage_mut().set_hard_state(hard_state.clone());
-        }
         if entries_changed || hard_state_changed {
             self.storage().write_raft_state(&mut raft_batch)?;
             // Synced: the messages sent next acknowledge these entries.

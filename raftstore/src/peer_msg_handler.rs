@@ -277,7 +277,11 @@ impl<'a> PeerMsgHandler<'a> {
     /// entries. Prefer compacting only what every follower already has;
     /// once the log is over the limit, compact anyway and let laggards
     /// catch up by snapshot.
-    fn on_raft_log_gc_tick(&mut self) {
+    ///
+    /// Runs on the GC tick, and also after every Ready that applied
+    /// entries (`RaftWorker::run`), so the log stays within about twice the
+    /// limit however fast entries arrive compared with the tick.
+    pub fn on_raft_log_gc_tick(&mut self) {
         if !self.peer.is_leader() {
             return;
         }
@@ -309,7 +313,7 @@ impl<'a> PeerMsgHandler<'a> {
         }
         // Keep the last entry so term lookups at the boundary stay cheap.
         let compact_index = compact_index.saturating_sub(1);
-        if compact_index < first_index {
+        if compact_index < first_index || compact_index <= self.peer.last_proposed_compact_index {
             return;
         }
         let compact_term = match self.peer.raft_group.raft.raft_log.term(compact_index) {
@@ -338,6 +342,7 @@ impl<'a> PeerMsgHandler<'a> {
             self.ctx.store_id
         );
         let (callback, _receiver) = Callback::new();
+        self.peer.last_proposed_compact_index = compact_index;
         self.propose_raft_command(RaftCommand { request, callback });
     }
 

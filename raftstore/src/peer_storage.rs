@@ -75,7 +75,7 @@ impl PeerStorage {
         tag: String,
     ) -> Result<PeerStorage> {
         let region_id = region.id;
-        let raft_state = match engines
+        let mut raft_state = match engines
             .raft
             .get_msg::<RaftLocalState>(&keys::raft_state_key(region_id))?
         {
@@ -97,6 +97,13 @@ impl PeerStorage {
                 "{tag} raft last index {} is behind applied index {}: engines are inconsistent",
                 raft_state.last_index, apply_state.applied_index
             ))));
+        }
+        // Entries up to the truncated index are committed (they were
+        // compacted or came in a snapshot); a hard state saved before the
+        // snapshot finished may say less.
+        let truncated_index = apply_state.truncated_state().index;
+        if raft_state.hard_state().commit < truncated_index {
+            raft_state.mut_hard_state().commit = truncated_index;
         }
         debug!(
             "{tag} peer storage loaded: last index {}, applied {}, truncated {}",
@@ -228,6 +235,10 @@ impl PeerStorage {
     pub fn reset_to_snapshot(&mut self, snapshot_index: u64, snapshot_term: u64) {
         self.raft_state.last_index = snapshot_index;
         self.raft_state.last_term = snapshot_term;
+        // Everything in the snapshot is committed by definition.
+        let hard_state = self.raft_state.mut_hard_state();
+        hard_state.commit = hard_state.commit.max(snapshot_index);
+        hard_state.term = hard_state.term.max(snapshot_term);
         self.apply_state.applied_index = snapshot_index;
         let truncated = self.apply_state.mut_truncated_state();
         truncated.index = snapshot_index;

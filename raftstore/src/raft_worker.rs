@@ -91,6 +91,7 @@ impl RaftWorker {
                 let Some(peer) = self.peers.get_mut(&region_id) else {
                     continue;
                 };
+                let applied_before = peer.storage().applied_index();
                 if let Err(error) = peer.handle_raft_ready(&self.context) {
                     // Persisting or applying failed: the engines are broken
                     // for this peer. Stop it rather than continue with state
@@ -98,6 +99,12 @@ impl RaftWorker {
                     error!("{} stopped: handling its Ready failed: {error}", peer.tag());
                     peer.stopped = true;
                     peer.fail_all_proposals(&crate::errors::Error::RegionNotFound(region_id));
+                }
+                if !peer.stopped
+                    && peer.is_leader()
+                    && peer.storage().applied_index() > applied_before
+                {
+                    PeerMsgHandler::new(peer, &self.context).on_raft_log_gc_tick();
                 }
                 if peer.stopped {
                     self.peers.remove(&region_id);

@@ -9,10 +9,11 @@
 //! `PeerMsg::SnapshotGenerated` / `PeerMsg::SnapshotApplied` to the peer
 //! through the router.
 //!
-//! Two threads: `region_task` runs Apply and Destroy in order;
-//! `region_task_gen` runs Generate. A long Apply or Destroy (a large region
-//! being ingested or deleted) therefore never holds up Generate for another
-//! region: TiKV #12587 stalled for 17 minutes with one queue.
+//! Three threads: `region_task` routes tasks by kind, `region_task_apply`
+//! runs Apply and Destroy in order, `region_task_gen` runs Generate. A long
+//! Apply or Destroy (a large region being ingested or deleted) therefore
+//! never holds up Generate for another region: TiKV #12587 stalled for 17
+//! minutes with one queue (`generate_not_blocked_by_slow_apply` shows it).
 //!
 //! Lifecycle: started by `RaftStore::start`; each thread ends when its
 //! mailbox's senders are all dropped (the raft worker and store worker hold
@@ -121,11 +122,16 @@ impl RegionWorker {
         }
     }
 
-    /// Starts the `region_task` and `region_task_gen` threads.
+    /// Starts the worker's three threads: `region_task` only routes each
+    /// task to the thread that runs its kind, `region_task_apply` runs
+    /// Apply and Destroy in order, `region_task_gen` runs Generate. The
+    /// router never runs a task itself, so a stuck Apply cannot keep a
+    /// Generate waiting in its mailbox.
     pub fn start(self, mailbox: Receiver<RegionTask>) -> std::io::Result<Vec<JoinHandle<()>>> {
-        let (generate_sender, generate_mailbox) = crossbeam_channel::unbounded::<GenerateTask>();
-        let generator = self.clone();
         let store_id = self.store_id;
+        let (generate_sender, generate_mailbox) = crossbeam_channel::unbounded::<GenerateTask>();
+        let (apply_sender, apply_mailbox) = crossbeam_channel::unbounded::<RegionTask>();
+        let generator = self.clone();
         let generate_thread = std::thread::Builder::new()
             .name(format!("region_task_gen-{store_id}"))
             .spawn(move || {
@@ -134,22 +140,32 @@ impl RegionWorker {
                 }
             })?;
         let apply_thread = std::thread::Builder::new()
-            .name(format!("region_task-{store_id}"))
+            .name(format!("region_task_apply-{store_id}"))
             .spawn(move || {
-                // Dropping generate_sender at the end closes the generator's mailbox.
-                for task in mailbox {
+                for task in apply_mailbox {
                     match task {
-                        RegionTask::Generate(task) => {
-                            if generate_sender.send(task).is_err() {
-                                warn!("store {store_id}: snapshot generator is gone");
-                            }
-                        }
                         RegionTask::Apply(task) => self.handle_apply(task),
                         RegionTask::Destroy(task) => self.handle_destroy(task),
+                        RegionTask::Generate(task) => self.handle_generate(task),
                     }
                 }
             })?;
-        Ok(vec![apply_thread, generate_thread])
+        let router_thread = std::thread::Builder::new()
+            .name(format!("region_task-{store_id}"))
+            .spawn(move || {
+                // When the mailbox closes, dropping both senders closes the
+                // two work threads' mailboxes in turn.
+                for task in mailbox {
+                    let delivered = match task {
+                        RegionTask::Generate(task) => generate_sender.send(task).is_ok(),
+                        other => apply_sender.send(other).is_ok(),
+                    };
+                    if !delivered {
+                        warn!("store {store_id}: a region worker thread is gone; task dropped");
+                    }
+                }
+            })?;
+        Ok(vec![router_thread, apply_thread, generate_thread])
     }
 
     fn handle_generate(&self, task: GenerateTask) {

@@ -178,6 +178,14 @@ impl StoreWorker {
             .kv
             .get_msg::<RegionLocalState>(&keys::region_state_key(region_id))?
         {
+            if state.state() != PeerState::Tombstone {
+                // The region exists on disk but its peer is not running
+                // (it was stopped after a storage failure): do not start a
+                // second, empty peer over its state. A restart recovers it.
+                return Err(Error::InvalidRequest(format!(
+                    "region {region_id} exists on this store but its peer is stopped"
+                )));
+            }
             if state.state() == PeerState::Tombstone {
                 let destroyed_conf_ver = state.region().region_epoch().conf_ver;
                 if message.region_epoch().conf_ver <= destroyed_conf_ver {

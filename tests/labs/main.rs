@@ -5,4 +5,5 @@
 mod docs;
 mod lab1;
 mod lab2b;
+mod lab2c;
 mod playground;

@@ -10,6 +10,9 @@
 //! * [`cluster`]: the local multi-store test cluster (stores, simulated
 //!   network with filters, mock scheduler, client helpers).
 
+pub mod chain_log;
 pub mod cluster;
 pub mod linearizability;
 pub mod playground;
+pub mod scenarios;
+pub mod workload;

@@ -95,7 +95,7 @@ impl Cluster {
         start_key: &[u8],
         end_key: &[u8],
     ) -> Cluster {
-        let _ = env_logger::builder().is_test(true).try_init();
+        crate::chain_log::init();
         let (root, root_path) = match data_dir {
             Some(path) => (None, path),
             None => {

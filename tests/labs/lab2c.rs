@@ -1,0 +1,208 @@
+//! Lab 2C: log compaction and asynchronous snapshots in the store.
+//!
+//! The raft-side lab 2C tests live in raft/tests/raft_labs/lab2c.rs; the
+//! chain-order tests in tests/chain/lab2c.rs; the crash-at-failpoint tests
+//! in tests/failpoints/lab2c.rs (`--features failpoints`).
+
+use std::time::{Duration, Instant};
+
+use tinykv_tests::cluster::{Cluster, Filter, FIRST_REGION_ID};
+use tinykv_tests::scenarios::{
+    assert_all_replicas_have, key, make_follower_need_snapshot, pick_follower, small_log_config,
+    value, wait_leader_compacted_past, write_keys,
+};
+
+/// One snapshot: an isolated follower catches up by snapshot and survives a restart.
+#[test]
+fn one_snapshot() {
+    let cluster = Cluster::new("lab2c::one_snapshot", 3, small_log_config(10));
+    write_keys(&cluster, 0, 0..3);
+    let follower = pick_follower(&cluster);
+    log::info!("--- store {follower} falls behind the compacted log");
+    make_follower_need_snapshot(&cluster, follower, 1, 0..60);
+    assert_all_replicas_have(&cluster, 1, 0..60);
+    let delivered = cluster
+        .network()
+        .stats()
+        .snapshots_delivered
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(delivered >= 1, "the follower caught up without a snapshot");
+    log::info!("--- restart the follower: it restarts from the snapshot's state");
+    cluster.restart_store(follower);
+    write_keys(&cluster, 2, 60..65);
+    assert_all_replicas_have(&cluster, 1, 0..60);
+    assert_all_replicas_have(&cluster, 2, 60..65);
+}
+
+/// A snapshot whose file was corrupted on the wire is rejected (checksum), and a fresh one is sent.
+#[test]
+fn corrupted_snapshot_is_rejected_and_resent() {
+    let cluster = Cluster::new(
+        "lab2c::corrupted_snapshot_is_rejected_and_resent",
+        3,
+        small_log_config(10),
+    );
+    write_keys(&cluster, 0, 0..3);
+    let follower = pick_follower(&cluster);
+    cluster.isolate(follower);
+    write_keys(&cluster, 1, 0..40);
+    wait_leader_compacted_past(&cluster, follower, Duration::from_secs(10));
+    log::info!("--- heal, but corrupt the next snapshot stream");
+    cluster.network().clear_filters();
+    cluster
+        .network()
+        .add_filter(Filter::CorruptSnapshots { count: 1 });
+    assert_all_replicas_have(&cluster, 1, 0..40);
+    let stats = cluster.network().stats();
+    assert!(
+        stats
+            .snapshots_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1,
+        "no stream was rejected"
+    );
+    assert!(
+        stats
+            .snapshots_delivered
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1,
+        "no stream was accepted"
+    );
+}
+
+/// The log stays bounded: applied − truncated ≤ 2 × the GC limit on every store, throughout a write burst.
+#[test]
+fn log_stays_bounded() {
+    let limit = 20;
+    let cluster = Cluster::new("lab2c::log_stays_bounded", 3, small_log_config(limit));
+    for round in 0..10 {
+        write_keys(&cluster, round, 0..30);
+        for (store, status) in cluster.region_statuses(FIRST_REGION_ID) {
+            let kept = status
+                .applied_index
+                .saturating_sub(status.first_index.saturating_sub(1));
+            assert!(
+                kept <= 2 * limit,
+                "store {store} keeps {kept} applied entries (limit {limit}) [seed {}]",
+                cluster.seed
+            );
+        }
+    }
+    assert_all_replicas_have(&cluster, 9, 0..30);
+}
+
+/// Snapshot GC removes idle snapshot files once nobody needs them.
+#[test]
+fn snapshot_gc_removes_idle_files() {
+    let mut config = small_log_config(10);
+    config.snapshot_gc_idle_timeout = Duration::from_millis(200);
+    config.store_tick_interval = Duration::from_millis(50);
+    let cluster = Cluster::new("lab2c::snapshot_gc_removes_idle_files", 3, config);
+    write_keys(&cluster, 0, 0..3);
+    let follower = pick_follower(&cluster);
+    make_follower_need_snapshot(&cluster, follower, 1, 0..40);
+    assert_all_replicas_have(&cluster, 1, 0..40);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let leftovers: Vec<String> = cluster
+            .store_ids()
+            .into_iter()
+            .flat_map(|store| {
+                std::fs::read_dir(cluster.store_dir(store).join("snap"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|entry| entry.file_name().to_string_lossy().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if leftovers.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "idle snapshot files were never collected: {leftovers:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A store that was down for a whole log GC cycle catches up by snapshot when it restarts.
+#[test]
+fn restarted_store_catches_up_by_snapshot() {
+    let cluster = Cluster::new(
+        "lab2c::restarted_store_catches_up_by_snapshot",
+        3,
+        small_log_config(10),
+    );
+    write_keys(&cluster, 0, 0..3);
+    let follower = pick_follower(&cluster);
+    log::info!("--- stop store {follower}");
+    cluster.stop_store(follower);
+    write_keys(&cluster, 1, 0..50);
+    let leader_first = cluster
+        .region_statuses(FIRST_REGION_ID)
+        .into_iter()
+        .find(|(_, status)| status.is_leader)
+        .map(|(_, status)| status.first_index)
+        .unwrap_or(0);
+    assert!(
+        leader_first > 8,
+        "the leader's log was never compacted (first index {leader_first})"
+    );
+    log::info!("--- start store {follower}");
+    cluster.start_store(follower);
+    assert_all_replicas_have(&cluster, 1, 0..50);
+    assert!(
+        cluster
+            .network()
+            .stats()
+            .snapshots_delivered
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+}
+
+/// A user-requested snapshot is generated and exported; a second request with nothing new applied is ignored.
+#[test]
+fn user_requested_snapshot_exports_files() {
+    let cluster = Cluster::new(
+        "lab2c::user_requested_snapshot_exports_files",
+        3,
+        small_log_config(1000),
+    );
+    write_keys(&cluster, 0, 0..20);
+    let leader = cluster
+        .wait_leader(FIRST_REGION_ID, Duration::from_secs(10))
+        .store_id;
+    let export = tempfile::tempdir().expect("temp dir");
+    let timeout = Duration::from_secs(10);
+    let outcome = cluster
+        .with_store(leader, |store| {
+            store.request_snapshot(FIRST_REGION_ID, Some(export.path().to_path_buf()), timeout)
+        })
+        .expect("leader is running");
+    let message = outcome.unwrap_or_else(|error| cluster.fail(&error));
+    assert!(message.contains("exported"), "{message}");
+    let files: Vec<String> = std::fs::read_dir(export.path())
+        .expect("export dir")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        files.iter().any(|name| name.ends_with("_default.sst")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|name| name.ends_with(".meta")),
+        "{files:?}"
+    );
+    let again = cluster
+        .with_store(leader, |store| {
+            store.request_snapshot(FIRST_REGION_ID, None, timeout)
+        })
+        .expect("leader is running");
+    let error = again.expect_err("nothing was applied since the last snapshot");
+    assert!(error.contains("nothing applied"), "{error}");
+    let _ = (key(0), value(0, 0));
+}
