@@ -70,19 +70,10 @@ impl Peer {
                 current_regions: vec![self.region().clone()],
             });
         }
-        for status in ctx.store_meta.all() {
-            let other = &status.region;
-            if other.id == region.id || other.peers.is_empty() {
-                continue;
-            }
-            let overlaps = (region.end_key.is_empty() || other.start_key < region.end_key)
-                && (other.end_key.is_empty() || region.start_key < other.end_key);
-            if overlaps {
-                return Err(Error::InvalidRequest(format!(
-                    "snapshot range overlaps region {}",
-                    other.id
-                )));
-            }
+        if let Some(other) = ctx.store_meta.overlapping_region(region) {
+            return Err(Error::InvalidRequest(format!(
+                "snapshot range overlaps region {other} (applied or pending) on this store"
+            )));
         }
         let key = SnapKey {
             region_id: region.id,
@@ -173,6 +164,7 @@ impl Peer {
             SnapState::ApplyAborted
         };
         self.storage().snapshot_state.borrow_mut().state = new_state;
+        ctx.store_meta.remove_pending_snapshot(region_id);
         if success {
             info!(
                 "{} snapshot applied; serving from index {applied}",

@@ -37,6 +37,10 @@ pub struct RegionStatus {
 #[derive(Debug, Default)]
 pub struct StoreMeta {
     regions: Mutex<HashMap<u64, RegionStatus>>,
+    /// Ranges of snapshots accepted but not yet applied, by region id: a
+    /// second snapshot overlapping one of them is refused even before the
+    /// first one's region is published (TiKV #866).
+    pending_snapshots: Mutex<HashMap<u64, Region>>,
 }
 
 impl StoreMeta {
@@ -65,6 +69,51 @@ impl StoreMeta {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         regions.get(&region_id).cloned()
+    }
+
+    /// Records that a snapshot of `region` was accepted and will be applied.
+    pub fn add_pending_snapshot(&self, region: Region) {
+        let mut pending = self
+            .pending_snapshots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        pending.insert(region.id, region);
+    }
+
+    /// Forgets the pending snapshot of `region_id` (applied or abandoned).
+    pub fn remove_pending_snapshot(&self, region_id: u64) {
+        let mut pending = self
+            .pending_snapshots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        pending.remove(&region_id);
+    }
+
+    /// The region (published, or with a pending snapshot) other than
+    /// `region.id` whose range overlaps `region`'s, if any.
+    pub fn overlapping_region(&self, region: &Region) -> Option<u64> {
+        let overlaps = |other: &Region| {
+            other.id != region.id
+                && !other.peers.is_empty()
+                && (region.end_key.is_empty() || other.start_key < region.end_key)
+                && (other.end_key.is_empty() || region.start_key < other.end_key)
+        };
+        let regions = self
+            .regions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(status) = regions.values().find(|status| overlaps(&status.region)) {
+            return Some(status.region.id);
+        }
+        drop(regions);
+        let pending = self
+            .pending_snapshots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        pending
+            .values()
+            .find(|other| overlaps(other))
+            .map(|other| other.id)
     }
 
     /// Every region's status, sorted by region id.

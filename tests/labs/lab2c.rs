@@ -206,3 +206,83 @@ fn user_requested_snapshot_exports_files() {
     assert!(error.contains("nothing applied"), "{error}");
     let _ = (key(0), value(0, 0));
 }
+
+/// A forged MsgSnapshot for `region` (no files) from store 1's peer to `to_store`'s peer.
+fn forged_snapshot(to_store: u64, index: u64, conf_ver: u64) -> Vec<u8> {
+    use proto::eraftpb::MessageType;
+    use proto::metapb::{Peer, Region};
+    use proto::raft_serverpb::{RaftMessage, RaftSnapshotData};
+    use protobuf::Message as _;
+    let peer = |id: u64| {
+        let mut peer = Peer::new();
+        peer.id = id;
+        peer.store_id = id;
+        peer
+    };
+    let mut region = Region::new();
+    region.id = FIRST_REGION_ID;
+    region.mut_region_epoch().conf_ver = conf_ver;
+    region.mut_region_epoch().version = 1;
+    region.peers = vec![peer(1), peer(2), peer(3)];
+    let mut data = RaftSnapshotData::new();
+    data.region = Some(region.clone()).into();
+    let mut message = RaftMessage::new();
+    message.region_id = FIRST_REGION_ID;
+    message.from_peer = Some(peer(1)).into();
+    message.to_peer = Some(peer(to_store)).into();
+    message.region_epoch = Some(region.region_epoch().clone()).into();
+    let raft_message = message.mut_message();
+    raft_message.set_msg_type(MessageType::MsgSnapshot);
+    raft_message.from = 1;
+    raft_message.to = to_store;
+    raft_message.term = 100;
+    let snapshot = raft_message.mut_snapshot();
+    snapshot.data = data.write_to_bytes().expect("encode snapshot data");
+    snapshot.mut_metadata().index = index;
+    snapshot.mut_metadata().term = 100;
+    message.write_to_bytes().expect("encode raft message")
+}
+
+/// Snapshots at or below the applied index, with a stale epoch, or without their files are ignored, never applied and never a panic.
+#[test]
+fn stale_or_bogus_snapshots_are_ignored() {
+    let cluster = Cluster::new(
+        "lab2c::stale_or_bogus_snapshots_are_ignored",
+        3,
+        small_log_config(1000),
+    );
+    write_keys(&cluster, 0, 0..10);
+    let follower = pick_follower(&cluster);
+    let hash_before = cluster.must_replicas_converge(FIRST_REGION_ID, Duration::from_secs(10));
+    log::info!("--- a snapshot below the applied index");
+    let _ = cluster
+        .network()
+        .deliver_bytes(follower, &forged_snapshot(follower, 3, 1));
+    log::info!("--- a snapshot with a stale epoch");
+    let _ = cluster
+        .network()
+        .deliver_bytes(follower, &forged_snapshot(follower, 10_000, 0));
+    log::info!("--- a snapshot whose files never arrived");
+    let _ = cluster
+        .network()
+        .deliver_bytes(follower, &forged_snapshot(follower, 10_000, 1));
+    write_keys(&cluster, 1, 0..10);
+    assert_all_replicas_have(&cluster, 1, 0..10);
+    let statuses = cluster.region_statuses(FIRST_REGION_ID);
+    let (_, status) = statuses
+        .iter()
+        .find(|(id, _)| *id == follower)
+        .expect("follower status");
+    assert!(
+        !status.applying_snapshot,
+        "a bogus snapshot is being applied"
+    );
+    assert!(
+        status.applied_index < 10_000,
+        "the bogus snapshot's index was adopted"
+    );
+    assert_ne!(
+        hash_before,
+        cluster.must_replicas_converge(FIRST_REGION_ID, Duration::from_secs(10))
+    );
+}
