@@ -43,6 +43,10 @@ pub struct Config {
     pub snapshot_gc_idle_timeout: Duration,
     /// Cap on the total size of the snapshot directory. Default 4 GiB.
     pub snapshot_max_total_size: u64,
+    /// Seeds every peer's randomized election timeout (mixed with the peer
+    /// id), so a test cluster's elections follow its seed. None (default):
+    /// from OS entropy.
+    pub raft_random_seed: Option<u64>,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             snapshot_generate_retry_limit: 5,
             snapshot_gc_idle_timeout: Duration::from_secs(600),
             snapshot_max_total_size: 4 << 30,
+            raft_random_seed: None,
         }
     }
 }

@@ -98,7 +98,10 @@ impl Peer {
             // depose a healthy leader.
             check_quorum: true,
             pre_vote: true,
-            random_seed: None,
+            // Mixed with the peer id so peers of one store draw different timeouts.
+            random_seed: config
+                .raft_random_seed
+                .map(|seed| seed ^ meta.id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
         };
         let peer_cache = storage
             .region()

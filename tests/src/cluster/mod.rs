@@ -107,6 +107,10 @@ impl Cluster {
                 (Some(root), path)
             }
         };
+        let mut config = config;
+        if config.raft_random_seed.is_none() {
+            config.raft_random_seed = Some(seed);
+        }
         let cluster = Cluster {
             seed,
             config,
