@@ -38,7 +38,8 @@ use crate::store_context::StoreContext;
 struct PendingAnswer {
     index: u64,
     term: u64,
-    response: CmdResponse,
+    /// None: the entry carried no command (a no-op or a skipped entry).
+    response: Option<CmdResponse>,
 }
 
 fn resolve_cf(cf: &str) -> Result<&str> {
@@ -51,6 +52,23 @@ fn resolve_cf(cf: &str) -> Result<&str> {
             "unknown column family {cf:?}"
         )))
     }
+}
+
+/// The checks `apply_request` would fail on, made for every request of a
+/// command up front, so a command is applied entirely or not at all.
+fn validate_requests(requests: &[Request]) -> Result<()> {
+    for request in requests {
+        match request.cmd_type() {
+            CmdType::Put => resolve_cf(&request.put().cf).map(|_| ())?,
+            CmdType::Delete => resolve_cf(&request.delete().cf).map(|_| ())?,
+            CmdType::Get => resolve_cf(&request.get().cf).map(|_| ())?,
+            CmdType::Snap => {}
+            CmdType::Invalid => {
+                return Err(Error::InvalidRequest("invalid command type".to_string()))
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Peer {
@@ -102,13 +120,15 @@ impl Peer {
                 }
             };
             self.storage_mut().apply_state_mut().applied_index = entry.index;
-            if let Some(response) = response {
-                answers.push(PendingAnswer {
-                    index: entry.index,
-                    term: entry.term,
-                    response,
-                });
-            }
+            // None (no command of ours at this index, e.g. a new leader's
+            // no-op) still goes through: any proposal waiting at or before
+            // this index was overwritten and is answered now, not at the
+            // next command.
+            answers.push(PendingAnswer {
+                index: entry.index,
+                term: entry.term,
+                response,
+            });
         }
         self.storage().write_apply_state(&mut kv_batch)?;
         ctx.engines.kv.write(kv_batch, false)?;
@@ -172,6 +192,11 @@ impl Peer {
                 response,
                 snapshot: None,
             };
+        }
+        // Refuse the whole command before staging any of it: a command
+        // answered with an error must have changed nothing.
+        if let Err(error) = validate_requests(&request.requests) {
+            return CmdResponse::from_error(&error, term);
         }
         let mut response = RaftCmdResponse::new();
         response.mut_header().current_term = term;
@@ -278,9 +303,11 @@ impl Peer {
                 .pop_front()
                 .expect("front() just returned Some");
             if proposal.index == answer.index && proposal.term == answer.term {
-                debug!("{} applied proposal at {}", self.tag(), answer.index);
-                proposal.callback.done(answer.response);
-                return;
+                if let Some(response) = answer.response {
+                    debug!("{} applied proposal at {}", self.tag(), answer.index);
+                    proposal.callback.done(response);
+                    return;
+                }
             }
             // Its index was taken by another term's entry (or passed): the
             // command was overwritten and will never be applied.

@@ -286,3 +286,83 @@ fn stale_or_bogus_snapshots_are_ignored() {
         cluster.must_replicas_converge(FIRST_REGION_ID, Duration::from_secs(10))
     );
 }
+
+/// The generic workload with a small raft log, so snapshots happen all the time.
+fn snapshot_workload(test_name: &str, options: tinykv_tests::workload::WorkloadOptions) {
+    let report = tinykv_tests::workload::run_generic_workload(
+        test_name,
+        tinykv_tests::workload::WorkloadOptions {
+            max_raft_log: Some(20),
+            ..options
+        },
+    );
+    log::info!("--- {test_name}: {} operations checked", report.operations);
+}
+
+/// Snapshot recover: one client, every store crashes and restarts each round, log limit 20.
+#[test]
+fn snapshot_recover() {
+    snapshot_workload(
+        "lab2c::snapshot_recover",
+        tinykv_tests::workload::WorkloadOptions {
+            crash: true,
+            ..Default::default()
+        },
+    );
+}
+
+/// Snapshot recover with many clients: five clients, crashes every round, log limit 20.
+#[test]
+fn snapshot_recover_many_clients() {
+    snapshot_workload(
+        "lab2c::snapshot_recover_many_clients",
+        tinykv_tests::workload::WorkloadOptions {
+            clients: 5,
+            crash: true,
+            ..Default::default()
+        },
+    );
+}
+
+/// Snapshot unreliable: five clients on a lossy, reordering network, log limit 20.
+#[test]
+fn snapshot_unreliable() {
+    snapshot_workload(
+        "lab2c::snapshot_unreliable",
+        tinykv_tests::workload::WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            ..Default::default()
+        },
+    );
+}
+
+/// Snapshot unreliable recover: lossy network and crashes every round, log limit 20.
+#[test]
+fn snapshot_unreliable_recover() {
+    snapshot_workload(
+        "lab2c::snapshot_unreliable_recover",
+        tinykv_tests::workload::WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            crash: true,
+            ..Default::default()
+        },
+    );
+}
+
+/// Snapshot unreliable recover concurrent partition: lossy network, partitions and crashes, log limit 20.
+#[test]
+fn snapshot_unreliable_recover_concurrent_partition() {
+    snapshot_workload(
+        "lab2c::snapshot_unreliable_recover_concurrent_partition",
+        tinykv_tests::workload::WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            crash: true,
+            partitions: true,
+            round_duration: Duration::from_millis(1500),
+            ..Default::default()
+        },
+    );
+}

@@ -14,13 +14,18 @@
 //!   checked at the end, which also catches stale reads (a deposed leader
 //!   answering from old data) that value checks alone would miss.
 //!
+//! Clients follow leader changes while they wait (`Cluster::request`):
+//! a request stuck on a leader that was cut off is sent again to the new
+//! leader as soon as one is known, instead of waiting out the whole
+//! request timeout, so partition tests make progress in short rounds.
+//!
 //! One test run:
 //!
 //! ```text
 //! for each round:
 //!     clients ─┬─ Put (own keys, full value) / Get (own and others' keys) / Scan (own prefix)
 //!     nemesis ─┘  unreliable: drop + reorder messages; partitions: a new random split every few hundred ms
-//!     after round_duration: stop clients and nemesis, heal, crash: stop and restart every store
+//!     after round_duration: stop the nemesis, heal; crash: stop and restart every store under the clients; stop the clients
 //!     verify: every client's keys hold exactly its acknowledged writes (plus at most the one unknown write)
 //! after the last round: replicas converge, the raft log was trimmed (max_raft_log), the history is linearizable
 //! ```
@@ -34,10 +39,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use proto::raft_cmdpb::{CmdType, Request};
+use raftstore::{CmdResponse, Config};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use raftstore::Config;
-use storage::CF_DEFAULT;
+use storage::{StorageReader, CF_DEFAULT};
 
 use crate::cluster::{Cluster, Filter, FIRST_REGION_ID};
 use crate::linearizability::{check_history, CheckResult, History, KvInput, KvOutput};
@@ -50,13 +55,13 @@ pub struct WorkloadOptions {
     pub stores: u64,
     /// Concurrent clients; each writes only its own keys.
     pub clients: usize,
-    /// Keys each client writes (`"{client}:{index}"`). Few keys make the
+    /// Keys each client writes (`"{client:02}:{index}"`). Few keys make the
     /// per-key histories longer; many keys make them short and the checker fast.
     pub keys_per_client: usize,
     /// Drop 10 % of the raft messages and hold some back so they arrive out of order.
     pub unreliable: bool,
-    /// Stop and restart every store at the end of each round (while the
-    /// clients' last requests are still in flight).
+    /// Stop and restart every store at the end of each round, while the
+    /// clients are still sending requests.
     pub crash: bool,
     /// Split the stores into two random groups every few hundred
     /// milliseconds while the clients run.
@@ -138,6 +143,7 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
     if let Some(limit) = options.max_raft_log {
         config.raft_log_gc_count_limit = limit;
     }
+    let started = Instant::now();
     let cluster = Cluster::new(test_name, options.stores, config);
     eprintln!(
         "[{test_name}] workload (seed {}): {options:?}",
@@ -186,10 +192,10 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
     }
 
     log::info!("--- the history is linearizable");
-    let started = Instant::now();
+    let check_started = Instant::now();
     let operations = history.operations().len();
     let result = check_history(&history, options.check_timeout);
-    let check_duration = started.elapsed();
+    let check_duration = check_started.elapsed();
     match result {
         CheckResult::Ok => {}
         CheckResult::Illegal { .. } => cluster.fail(&format!("{result}")),
@@ -204,15 +210,16 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
         check_duration,
     };
     eprintln!(
-        "[{test_name}] passed: {operations} operations checked in {check_duration:?}; rounds: {:?}",
+        "[{test_name}] passed in {:?}: {operations} operations checked in {check_duration:?}; rounds: {:?}",
+        started.elapsed(),
         report.rounds
     );
     report
 }
 
 /// One round: clients and nemesis run for `round_duration`; then the
-/// nemesis stops, the network heals, the stores crash if asked, and the
-/// clients finish their last requests.
+/// nemesis stops, the network heals, the stores crash if asked (under the
+/// running clients), and the clients finish their last requests.
 fn run_round(
     cluster: &Cluster,
     options: &WorkloadOptions,
@@ -225,6 +232,9 @@ fn run_round(
     let mut failures = Vec::new();
     let mut report = RoundReport::default();
     std::thread::scope(|scope| {
+        // If this thread panics below (a store fails to restart), the scope
+        // still joins every thread: tell them to stop, or it waits forever.
+        let _stop_on_unwind = StopOnDrop(&[&stop, &nemesis_stop]);
         let nemesis_thread = scope.spawn(|| nemesis.run(cluster, &nemesis_stop));
         let client_threads: Vec<_> = clients
             .iter_mut()
@@ -238,14 +248,16 @@ fn run_round(
         while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        stop.store(true, Ordering::SeqCst);
         nemesis_stop.store(true, Ordering::SeqCst);
         if nemesis_thread.join().is_err() {
             failures.push("the nemesis thread panicked".to_string());
         }
         cluster.heal();
         if options.crash {
-            log::info!("--- crash: stop every store, then start them again");
+            // The clients are still running: their requests in flight die
+            // with the stores, and the next ones meet freshly restarted
+            // stores that must recover everything acknowledged so far.
+            log::info!("--- crash: stop every store while clients run, then start them again");
             for store_id in cluster.store_ids() {
                 cluster.stop_store(store_id);
             }
@@ -253,6 +265,7 @@ fn run_round(
                 cluster.start_store(store_id);
             }
         }
+        stop.store(true, Ordering::SeqCst);
         for (client_id, thread) in client_threads.into_iter().enumerate() {
             match thread.join() {
                 Ok(Ok(client_report)) => report.add(&client_report),
@@ -265,6 +278,17 @@ fn run_round(
         cluster.fail(&failures.join("; "));
     }
     report
+}
+
+/// Sets every flag when dropped, also during a panic.
+struct StopOnDrop<'a>(&'a [&'a AtomicBool]);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        for flag in self.0 {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Sleeps until `deadline`, waking early when `stop` is set.
@@ -431,7 +455,8 @@ impl Client {
                 value: value.clone(),
             },
         );
-        match cluster.request(&key, vec![put_request(&key, &value)], self.request_timeout) {
+        let requests = vec![put_request(&key, &value)];
+        match cluster.request(&key, requests, self.request_timeout) {
             Ok(_) => {
                 operation.finish(KvOutput::Done);
                 self.keys[index].acknowledged = value;
@@ -472,7 +497,12 @@ impl Client {
 
     /// Reads another client's key: only the linearizability checker can
     /// judge the answer (the other client may be writing it right now).
-    fn get_other(&mut self, cluster: &Cluster, all_keys: &[Vec<Vec<u8>>], report: &mut RoundReport) {
+    fn get_other(
+        &mut self,
+        cluster: &Cluster,
+        all_keys: &[Vec<Vec<u8>>],
+        report: &mut RoundReport,
+    ) {
         let others: Vec<usize> = (0..all_keys.len()).filter(|&id| id != self.id).collect();
         if others.is_empty() {
             return;
@@ -492,7 +522,8 @@ impl Client {
         let operation = self
             .history
             .call(self.history_id(), KvInput::Get { key: key.to_vec() });
-        match cluster.get_cf(CF_DEFAULT, key, self.request_timeout) {
+        let response = cluster.request(key, vec![get_request(key)], self.request_timeout);
+        match response.and_then(|response| value_of_get(&response)) {
             Ok(value) => {
                 operation.finish(KvOutput::Value(value.clone()));
                 report.reads += 1;
@@ -516,12 +547,17 @@ impl Client {
             .keys
             .iter()
             .map(|key| {
-                self.history
-                    .call(self.history_id(), KvInput::Get { key: key.key.clone() })
+                self.history.call(
+                    self.history_id(),
+                    KvInput::Get {
+                        key: key.key.clone(),
+                    },
+                )
             })
             .collect();
-        let pairs = match cluster.try_scan(&start, &end, self.request_timeout) {
-            Ok(pairs) => pairs,
+        let response = cluster.request(&start, vec![snap_request()], self.request_timeout);
+        let found = match response.and_then(|response| scan_snapshot(response, &start, &end)) {
+            Ok(found) => found,
             Err(error) => {
                 for operation in operations {
                     operation.finish(KvOutput::Unknown);
@@ -532,7 +568,6 @@ impl Client {
             }
         };
         report.reads += 1;
-        let found: BTreeMap<Vec<u8>, Vec<u8>> = pairs.into_iter().collect();
         for (operation, key) in operations.into_iter().zip(&self.keys) {
             operation.finish(KvOutput::Value(found.get(&key.key).cloned()));
         }
@@ -578,7 +613,8 @@ impl Client {
                 .history
                 .call(self.history_id(), KvInput::Get { key: key.clone() });
             let value = cluster
-                .get_cf(CF_DEFAULT, &key, Duration::from_secs(10))
+                .request(&key, vec![get_request(&key)], Duration::from_secs(10))
+                .and_then(|response| value_of_get(&response))
                 .map_err(|error| format!("the healed cluster did not answer a Get: {error}"))?;
             operation.finish(KvOutput::Value(value.clone()));
             let tracked = &mut self.keys[index];
@@ -605,7 +641,12 @@ impl Client {
 
 /// A message that says which acknowledged write is missing, doubled or out
 /// of order.
-fn describe_mismatch(key: &[u8], acknowledged: &[u8], pending: Option<&[u8]>, actual: &[u8]) -> String {
+fn describe_mismatch(
+    key: &[u8],
+    acknowledged: &[u8],
+    pending: Option<&[u8]>,
+    actual: &[u8],
+) -> String {
     let expected = segments(acknowledged);
     let found = segments(actual);
     let first_difference = expected
@@ -661,6 +702,60 @@ fn put_request(key: &[u8], value: &[u8]) -> Request {
     request
 }
 
+fn get_request(key: &[u8]) -> Request {
+    let mut request = Request::new();
+    request.set_cmd_type(CmdType::Get);
+    let get = request.mut_get();
+    get.cf = CF_DEFAULT.to_string();
+    get.key = key.to_vec();
+    request
+}
+
+fn snap_request() -> Request {
+    let mut request = Request::new();
+    request.set_cmd_type(CmdType::Snap);
+    request.mut_snap();
+    request
+}
+
+/// The value a Get answered; a raft Get has no "not found" flag, so an
+/// empty value is a missing key (the workload never writes empty values).
+fn value_of_get(response: &CmdResponse) -> Result<Option<Vec<u8>>, String> {
+    let value = response
+        .response
+        .responses
+        .first()
+        .ok_or("a Get answered without a response")?
+        .get()
+        .value
+        .clone();
+    Ok(as_value(&value))
+}
+
+/// The keys and values in `[start, end)` of the snapshot a Snap command answered.
+fn scan_snapshot(
+    response: CmdResponse,
+    start: &[u8],
+    end: &[u8],
+) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
+    let snapshot = response
+        .snapshot
+        .ok_or("a Snap answered without a snapshot")?;
+    let mut iterator = snapshot
+        .iter_cf(CF_DEFAULT)
+        .map_err(|error| error.to_string())?;
+    iterator.seek(start);
+    let mut found = BTreeMap::new();
+    while iterator.valid().map_err(|error| error.to_string())? {
+        if iterator.key() >= end {
+            break;
+        }
+        found.insert(iterator.key().to_vec(), iterator.value().to_vec());
+        iterator.next();
+    }
+    Ok(found)
+}
+
 /// Waits until every running store keeps at most `2 * limit` applied
 /// entries in its raft log (TinyKV's "logs were not trimmed" check).
 fn must_trim_raft_log(cluster: &Cluster, limit: u64) {
@@ -684,5 +779,28 @@ fn must_trim_raft_log(cluster: &Cluster, limit: u64) {
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value splits into its appended segments.
+    #[test]
+    fn segments_split_a_value_into_writes() {
+        assert_eq!(
+            segments(b"x 1 0 yx 1 1 yx 1 2 y"),
+            vec!["x 1 0 y", "x 1 1 y", "x 1 2 y"]
+        );
+        assert!(segments(b"").is_empty());
+    }
+
+    /// A lost write is named by its position and content.
+    #[test]
+    fn mismatch_names_the_first_lost_write() {
+        let message = describe_mismatch(b"01:0", b"x 1 0 yx 1 1 yx 1 2 y", None, b"x 1 0 yx 1 2 y");
+        assert!(message.contains("write #1"), "{message}");
+        assert!(message.contains("expected Some(\"x 1 1 y\")"), "{message}");
     }
 }

@@ -40,6 +40,9 @@ pub use seed::test_seed;
 /// A key and its value, as scans return them.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
+/// How often a waiting request checks whether the leader changed.
+const LEADER_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
 /// The id of the region every cluster starts with (the whole key space).
 pub const FIRST_REGION_ID: u64 = 1;
 /// The cluster id written in every store ident.
@@ -364,9 +367,16 @@ impl Cluster {
             .region_statuses(region_id)
     }
 
-    /// Sends `requests` for `key`'s region to its leader, retrying (with
-    /// backoff) on region errors and timeouts until `timeout` passes.
-    /// Returns the successful response or the last error.
+    /// Sends `requests` for `key`'s region to its leader and waits for the
+    /// answer, for at most `timeout`, retrying (with backoff) on region
+    /// errors. While it waits it keeps asking who leads: when a different
+    /// store claims leadership with a newer term (the one it sent to was cut
+    /// off and replaced), it sends the request there too, instead of waiting
+    /// out a deposed leader. The abandoned attempt may still be applied:
+    /// that is why workload writes are full-value Puts, which change nothing
+    /// when applied twice. (It cannot be applied after a later write of the
+    /// same client: its entry has an older term than the new leader's, so it
+    /// is either already in the log before the retry, or overwritten.)
     pub fn request(
         &self,
         key: &[u8],
@@ -376,79 +386,82 @@ impl Cluster {
         let deadline = Instant::now() + timeout;
         let mut leader_hint: Option<u64> = None;
         let mut round_robin = 0usize;
-        let mut backoff = Duration::from_millis(5);
         let mut last_error = String::from("no attempt made");
+        // The store the current attempt went to, and where its answer arrives.
+        let mut in_flight: Option<(u64, raftstore::CallbackReceiver)> = None;
         loop {
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(format!(
                     "request for key {:?} gave up after {timeout:?}; last error: {last_error}",
                     String::from_utf8_lossy(key)
                 ));
             }
-            let attempt =
-                self.try_request(key, &requests, &mut leader_hint, &mut round_robin, deadline);
-            match attempt {
-                Ok(response) => return Ok(response),
-                Err(error) => last_error = error,
-            }
-            std::thread::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())));
-            backoff = (backoff * 2).min(Duration::from_millis(100));
-        }
-    }
-
-    fn try_request(
-        &self,
-        key: &[u8],
-        requests: &[Request],
-        leader_hint: &mut Option<u64>,
-        round_robin: &mut usize,
-        deadline: Instant,
-    ) -> Result<CmdResponse, String> {
-        let region = self
-            .region_for_key(key)
-            .ok_or("no running store knows a region for the key")?;
-        let store_id = match leader_hint.take() {
-            Some(store_id) => store_id,
-            None => match self.leader_of(region.id) {
-                Some(leader) => leader.store_id,
-                None => {
-                    // No leader known: try the members in turn.
-                    *round_robin += 1;
-                    region.peers[*round_robin % region.peers.len()].store_id
+            let Some(region) = self.region_for_key(key) else {
+                last_error = "no running store knows a region for the key".to_string();
+                std::thread::sleep(LEADER_CHECK_INTERVAL.min(deadline - now));
+                continue;
+            };
+            let leader = self.leader_of(region.id).map(|peer| peer.store_id);
+            let Some((store_id, receiver)) = in_flight.take() else {
+                let store_id = match (leader_hint.take(), leader) {
+                    (Some(hint), _) => hint,
+                    (None, Some(leader)) => leader,
+                    (None, None) => {
+                        round_robin += 1;
+                        region.peers[round_robin % region.peers.len()].store_id
+                    }
+                };
+                let Some(peer) = region.peers.iter().find(|peer| peer.store_id == store_id) else {
+                    last_error = format!("store {store_id} has no peer of region {}", region.id);
+                    continue;
+                };
+                let mut request = RaftCmdRequest::new();
+                request.mut_header().region_id = region.id;
+                request.mut_header().peer = Some(peer.clone()).into();
+                request.mut_header().region_epoch = Some(region.region_epoch().clone()).into();
+                request.requests = requests.clone();
+                match self.with_store(store_id, |store| store.send_command(request)) {
+                    Some(Ok(receiver)) => in_flight = Some((store_id, receiver)),
+                    Some(Err(error)) => last_error = format!("store {store_id}: {error}"),
+                    None => last_error = format!("store {store_id} is not running"),
                 }
-            },
-        };
-        let peer = region
-            .peers
-            .iter()
-            .find(|peer| peer.store_id == store_id)
-            .cloned()
-            .ok_or_else(|| format!("store {store_id} has no peer of region {}", region.id))?;
-        let mut request = RaftCmdRequest::new();
-        request.mut_header().region_id = region.id;
-        request.mut_header().peer = Some(peer).into();
-        request.mut_header().region_epoch = Some(region.region_epoch().clone()).into();
-        request.requests = requests.to_vec();
-        let receiver = self
-            .with_store(store_id, |store| store.send_command(request))
-            .ok_or_else(|| format!("store {store_id} is not running"))?
-            .map_err(|error| error.to_string())?;
-        let wait = self
-            .config
-            .command_timeout
-            .min(deadline.saturating_duration_since(Instant::now()));
-        let response = receiver
-            .wait(wait)
-            .ok_or_else(|| format!("store {store_id} did not answer within {wait:?}"))?;
-        let header = response.response.header();
-        if header.error.is_some() {
-            let error = header.error();
-            if error.not_leader.is_some() && error.not_leader().leader.is_some() {
-                *leader_hint = Some(error.not_leader().leader().store_id);
+                if in_flight.is_none() {
+                    std::thread::sleep(Duration::from_millis(10).min(deadline - now));
+                }
+                continue;
+            };
+            let slice = LEADER_CHECK_INTERVAL.min(deadline - now);
+            match receiver.wait(slice) {
+                Some(response) => {
+                    let header = response.response.header();
+                    if !header.error.is_some() {
+                        return Ok(response);
+                    }
+                    let error = header.error();
+                    if error.not_leader.is_some() && error.not_leader().leader.is_some() {
+                        leader_hint = Some(error.not_leader().leader().store_id);
+                    }
+                    last_error = format!("store {store_id}: {}", error.message);
+                    // A region error is a definite "not done here": try again
+                    // shortly (the cluster may be between leaders).
+                    std::thread::sleep(Duration::from_millis(10).min(deadline - now));
+                }
+                None if now.elapsed() < slice => {
+                    // The callback was dropped unanswered (its store stopped):
+                    // the outcome is unknown; try again.
+                    last_error = format!("store {store_id} dropped the request");
+                    std::thread::sleep(Duration::from_millis(10).min(deadline - now));
+                }
+                None => {
+                    last_error = format!("store {store_id} has not answered yet");
+                    // Keep waiting, unless another store now leads the region.
+                    if leader.is_none() || leader == Some(store_id) {
+                        in_flight = Some((store_id, receiver));
+                    }
+                }
             }
-            return Err(format!("store {store_id}: {}", error.message));
         }
-        Ok(response)
     }
 
     fn request_or_fail(&self, key: &[u8], request: Request, timeout: Duration) -> RaftCmdResponse {
