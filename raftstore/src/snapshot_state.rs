@@ -173,11 +173,8 @@ impl SnapshotState {
             notifier: sender,
             export: None,
         };
-        if region_worker.send(RegionTask::Generate(task)).is_err() {
-            return Err(raft::Error::Store(
-                StorageError::SnapshotTemporarilyUnavailable,
-            ));
-        }
+        // Logged before the send: the region worker may start (and log)
+        // before this thread gets to run again.
         chain!(
             "PeerStorage::snapshot",
             storage.region().id,
@@ -185,6 +182,11 @@ impl SnapshotState {
             "store {}: asked region worker to generate; temporarily unavailable",
             self.store_id
         );
+        if region_worker.send(RegionTask::Generate(task)).is_err() {
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
+        }
         self.state = SnapState::Generating { receiver, index };
         Err(raft::Error::Store(
             StorageError::SnapshotTemporarilyUnavailable,

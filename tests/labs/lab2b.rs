@@ -21,8 +21,8 @@ use proto::raft_cmdpb::{CmdType, RaftCmdRequest, Request};
 use proto::raft_serverpb::{PeerState, RaftApplyState, RaftMessage, RegionLocalState};
 use protobuf::Message as _;
 use raftstore::{CmdResponse, Config};
-use storage::{keys, WriteBatch, CF_DEFAULT};
-use tinykv_tests::cluster::{test_seed, Cluster, FIRST_REGION_ID};
+use storage::{keys, WriteBatch};
+use tinykv_tests::cluster::{get_request, put_request, test_seed, Cluster, FIRST_REGION_ID};
 use tinykv_tests::workload::{run_generic_workload, WorkloadOptions};
 
 /// How long a direct command may wait for its answer in these tests.
@@ -33,25 +33,6 @@ const WAIT: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------
 // Helpers: build commands by hand and send them to one store.
 // ---------------------------------------------------------------------------
-
-fn put_request(key: &[u8], value: &[u8]) -> Request {
-    let mut request = Request::new();
-    request.set_cmd_type(CmdType::Put);
-    let put = request.mut_put();
-    put.cf = CF_DEFAULT.to_string();
-    put.key = key.to_vec();
-    put.value = value.to_vec();
-    request
-}
-
-fn get_request(key: &[u8]) -> Request {
-    let mut request = Request::new();
-    request.set_cmd_type(CmdType::Get);
-    let get = request.mut_get();
-    get.cf = CF_DEFAULT.to_string();
-    get.key = key.to_vec();
-    request
-}
 
 /// The region as the cluster currently knows it.
 fn first_region(cluster: &Cluster) -> Region {

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use raftstore::Config;
 
-use crate::cluster::{Cluster, Filter, FIRST_REGION_ID};
+use crate::cluster::{delete_request, put_request, Cluster, Filter, FIRST_REGION_ID};
 
 /// The built-in demo: write, lose a store, keep writing, bring it back and
 /// watch it catch up.
@@ -252,19 +252,14 @@ impl Playground {
     }
 
     fn put(&self, key: &str, value: &str, timeout: Duration) -> Result<(), String> {
-        let mut request = proto::raft_cmdpb::Request::new();
-        request.set_cmd_type(proto::raft_cmdpb::CmdType::Put);
-        request.mut_put().key = key.as_bytes().to_vec();
-        request.mut_put().value = value.as_bytes().to_vec();
+        let request = put_request(key.as_bytes(), value.as_bytes());
         self.cluster
             .request(key.as_bytes(), vec![request], timeout)
             .map(|_| ())
     }
 
     fn delete(&self, key: &str, timeout: Duration) -> Result<(), String> {
-        let mut request = proto::raft_cmdpb::Request::new();
-        request.set_cmd_type(proto::raft_cmdpb::CmdType::Delete);
-        request.mut_delete().key = key.as_bytes().to_vec();
+        let request = delete_request(key.as_bytes());
         self.cluster
             .request(key.as_bytes(), vec![request], timeout)
             .map(|_| ())

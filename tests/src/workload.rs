@@ -38,13 +38,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use proto::raft_cmdpb::{CmdType, Request};
 use raftstore::{CmdResponse, Config};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use storage::{StorageReader, CF_DEFAULT};
 
-use crate::cluster::{Cluster, Filter, FIRST_REGION_ID};
+use crate::cluster::{get_request, put_request, snap_request, Cluster, Filter, FIRST_REGION_ID};
 use crate::linearizability::{check_history, CheckResult, History, KvInput, KvOutput};
 
 /// What the workload does; start from `WorkloadOptions::default()` and set
@@ -690,32 +689,6 @@ fn as_value(value: &[u8]) -> Option<Vec<u8>> {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn put_request(key: &[u8], value: &[u8]) -> Request {
-    let mut request = Request::new();
-    request.set_cmd_type(CmdType::Put);
-    let put = request.mut_put();
-    put.cf = CF_DEFAULT.to_string();
-    put.key = key.to_vec();
-    put.value = value.to_vec();
-    request
-}
-
-fn get_request(key: &[u8]) -> Request {
-    let mut request = Request::new();
-    request.set_cmd_type(CmdType::Get);
-    let get = request.mut_get();
-    get.cf = CF_DEFAULT.to_string();
-    get.key = key.to_vec();
-    request
-}
-
-fn snap_request() -> Request {
-    let mut request = Request::new();
-    request.set_cmd_type(CmdType::Snap);
-    request.mut_snap();
-    request
 }
 
 /// The value a Get answered; a raft Get has no "not found" flag, so an

@@ -18,6 +18,7 @@
 
 mod filter;
 mod network;
+mod requests;
 mod scheduler;
 mod seed;
 
@@ -27,13 +28,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use proto::metapb::{Peer, Region};
-use proto::raft_cmdpb::{CmdType, RaftCmdRequest, RaftCmdResponse, Request};
+use proto::raft_cmdpb::{RaftCmdRequest, RaftCmdResponse, Request};
 use raftstore::bootstrap::{bootstrap_first_region, bootstrap_store};
 use raftstore::{CmdResponse, Config, RaftStore, RegionStatus};
 use storage::{keys, Engines, ALL_CFS, CF_DEFAULT};
 
 pub use filter::Filter;
 pub use network::{Endpoint, Network, NetworkStats, StoreTransport};
+pub use requests::{
+    delete_request, get_request, get_request_cf, put_request, put_request_cf, snap_request,
+};
 pub use scheduler::MockScheduler;
 pub use seed::test_seed;
 
@@ -479,12 +483,7 @@ impl Cluster {
 
     /// Puts in a column family.
     pub fn must_put_cf(&self, cf: &str, key: &[u8], value: &[u8]) {
-        let mut request = Request::new();
-        request.set_cmd_type(CmdType::Put);
-        let put = request.mut_put();
-        put.cf = cf.to_string();
-        put.key = key.to_vec();
-        put.value = value.to_vec();
+        let request = put_request_cf(cf, key, value);
         self.request_or_fail(key, request, Duration::from_secs(20));
     }
 
@@ -501,11 +500,7 @@ impl Cluster {
         key: &[u8],
         timeout: Duration,
     ) -> Result<Option<Vec<u8>>, String> {
-        let mut request = Request::new();
-        request.set_cmd_type(CmdType::Get);
-        let get = request.mut_get();
-        get.cf = cf.to_string();
-        get.key = key.to_vec();
+        let request = get_request_cf(cf, key);
         let response = self.request(key, vec![request], timeout)?;
         let value = response
             .response
@@ -543,11 +538,7 @@ impl Cluster {
 
     /// Deletes `key` (default CF), retrying; panics after 20 s.
     pub fn must_delete(&self, key: &[u8]) {
-        let mut request = Request::new();
-        request.set_cmd_type(CmdType::Delete);
-        let delete = request.mut_delete();
-        delete.cf = CF_DEFAULT.to_string();
-        delete.key = key.to_vec();
+        let request = delete_request(key);
         self.request_or_fail(key, request, Duration::from_secs(20));
     }
 
@@ -566,9 +557,7 @@ impl Cluster {
         timeout: Duration,
     ) -> Result<Vec<KvPair>, String> {
         use storage::StorageReader;
-        let mut request = Request::new();
-        request.set_cmd_type(CmdType::Snap);
-        request.mut_snap();
+        let request = snap_request();
         let response = self.request(start, vec![request], timeout)?;
         let snapshot = response
             .snapshot
