@@ -315,8 +315,9 @@ impl Peer {
         }
     }
 
-    /// After a CompactLog applied: drop the raft library's copy of the
-    /// compacted entries and ask raftlog_gc to delete them from disk.
+    /// After a CompactLog applied (the truncated state already moved, which
+    /// is all the raft library needs to see): ask raftlog_gc to delete the
+    /// compacted entries from disk.
     fn finish_compact_log(&mut self, ctx: &StoreContext, index: u64, _term: u64) -> Result<()> {
         let task = RaftLogGcTask {
             region_id: self.region_id(),

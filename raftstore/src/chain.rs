@@ -1,6 +1,6 @@
 //! Call-chain tracing: one log line per hop of a flow a student follows.
 //!
-//! Every hop of the snapshot flow (and of the write path) logs through
+//! Every hop of the snapshot flow (and of log GC) logs through
 //! [`chain!`] on the dedicated target `tinykv::chain`, naming the function,
 //! the region and the log index. `RUST_LOG=tinykv::chain=info` (or
 //! `log on` in the playground) prints exactly those lines, in order, and a

@@ -36,8 +36,9 @@ pub struct Config {
     /// How long sending or receiving one snapshot may take before it is
     /// abandoned and reported as failed. Default 60 s.
     pub snapshot_transfer_timeout: Duration,
-    /// Generation failures tolerated before a peer stops asking for a
-    /// snapshot until its next leadership term. Default 5.
+    /// Generation failures in a row after which `PeerStorage::snapshot`
+    /// reports an error to raft for this attempt (instead of retrying
+    /// silently) and starts counting again. Never a crash. Default 5.
     pub snapshot_generate_retry_limit: usize,
     /// Snapshot files idle for longer than this are garbage collected. Default 10 min.
     pub snapshot_gc_idle_timeout: Duration,

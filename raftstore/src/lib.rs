@@ -18,7 +18,7 @@
 //! | `snapshot_state.rs` | `raft_worker` | the SnapState machine behind `PeerStorage::snapshot` |
 //! | `peer_snapshot.rs` | `raft_worker` | follower side: check, persist Applying, finish |
 //! | `store_worker.rs` | `store_worker` | create peers for new regions; snapshot GC |
-//! | `region_task.rs` | `region_task`, `region_task_gen` | generate / apply / destroy snapshots |
+//! | `region_task.rs` | `region_task` (routes), `region_task_apply`, `region_task_gen` | generate / apply / destroy snapshots |
 //! | `raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
 //! | `snap_runner.rs` | `snap_runner` (+ transport's thread) | stream snapshots in chunks; receive them |
 //! | `snap_manager.rs` | shared | the snapshot directory, registry and GC |

@@ -67,6 +67,10 @@ pub struct Peer {
     /// The highest compact index this peer proposed as leader (so a
     /// CompactLog in flight is not proposed again).
     pub last_proposed_compact_index: u64,
+    /// The snapshot being applied (kept to retry a failed apply).
+    pub applying_snapshot: Option<proto::eraftpb::Snapshot>,
+    /// How many times the current snapshot apply was attempted.
+    pub apply_attempts: u32,
     /// The applied index of the last snapshot taken by request (a request
     /// with nothing applied since is ignored).
     pub last_requested_snapshot_index: u64,
@@ -119,6 +123,8 @@ impl Peer {
             ticks_since_log_gc: 0,
             last_proposed_compact_index: 0,
             last_requested_snapshot_index: 0,
+            applying_snapshot: None,
+            apply_attempts: 0,
             tag,
         })
     }

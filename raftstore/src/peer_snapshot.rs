@@ -20,13 +20,16 @@
 //!   re-apply on restart; ingesting the same files twice is harmless
 //!   because the range is cleared first.
 
-use log::{info, warn};
+use log::{error, info, warn};
 use proto::eraftpb::Snapshot;
 use proto::raft_serverpb::{PeerState, RaftMessage, RaftSnapshotData};
 use protobuf::Message as _;
 use storage::{keys, WriteBatch};
 
 use crate::chain::chain;
+
+/// How many times a snapshot apply is attempted before the peer gives up.
+const MAX_APPLY_ATTEMPTS: u32 = 3;
 use crate::errors::{Error, Result};
 use crate::failpoints::failpoint;
 use crate::peer::Peer;
@@ -85,6 +88,9 @@ impl Peer {
                 "files of snapshot {key} are missing"
             )));
         }
+        // From now on a second snapshot overlapping this range is refused,
+        // even one in the same batch, before this one is persisted.
+        ctx.store_meta.add_pending_snapshot(region.clone());
         Ok(())
     }
 
@@ -140,6 +146,8 @@ impl Peer {
     /// Enters the Applying state and hands the snapshot to the region worker.
     pub fn schedule_apply(&mut self, ctx: &StoreContext, snapshot: Snapshot) {
         self.storage().snapshot_state.borrow_mut().state = SnapState::Applying;
+        self.applying_snapshot = Some(snapshot.clone());
+        self.apply_attempts = 1;
         let task = ApplyTask {
             region_id: self.region_id(),
             snapshot,
@@ -158,6 +166,28 @@ impl Peer {
     pub fn finish_snapshot_apply(&mut self, ctx: &StoreContext, success: bool) {
         let region_id = self.region_id();
         let applied = self.storage().applied_index();
+        if !success && self.apply_attempts < MAX_APPLY_ATTEMPTS {
+            if let Some(snapshot) = self.applying_snapshot.clone() {
+                // A failed ingest may be transient (a full disk that was
+                // cleaned up, an I/O error): try again from the same files.
+                self.apply_attempts += 1;
+                warn!(
+                    "{} snapshot apply failed; retrying (attempt {} of {MAX_APPLY_ATTEMPTS})",
+                    self.tag(),
+                    self.apply_attempts
+                );
+                let task = ApplyTask {
+                    region_id,
+                    snapshot,
+                };
+                if ctx.region_worker.send(RegionTask::Apply(task)).is_ok() {
+                    return;
+                }
+            }
+        }
+        if success {
+            self.applying_snapshot = None;
+        }
         let new_state = if success {
             SnapState::Relax
         } else {
@@ -178,9 +208,13 @@ impl Peer {
                 ctx.store_id
             );
         } else {
-            warn!(
-                "{} snapshot apply failed; waiting for a new snapshot",
-                self.tag()
+            // The region's data is incomplete. The peer stays out of
+            // service (no Ready, no reads: ApplyAborted counts as applying)
+            // and keeps its rev_ files; a restart re-applies them.
+            error!(
+                "{} snapshot apply failed {} times; the peer stays out of service until the store restarts",
+                self.tag(),
+                self.apply_attempts
             );
         }
         self.publish_status(ctx);

@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | `raft_worker-N` | raft_worker.rs | `RegionMessage` (peer messages) + base tick |
 //! | `store_worker-N` | store_worker.rs | `StoreMsg` + store tick |
-//! | `region_task-N`, `region_task_gen-N` | region_task.rs | `RegionTask` |
+//! | `region_task-N` (routes), `region_task_apply-N`, `region_task_gen-N` | region_task.rs | `RegionTask` |
 //! | `raftlog_gc-N` | raftlog_gc.rs | `RaftLogGcTask` |
 //! | `snap_runner-N` | snap_runner.rs | `SnapTask` |
 //!
@@ -327,9 +327,11 @@ fn load_peers(
         if state.state() == PeerState::Applying {
             apply_task = Some(recover_applying(store_id, engines, snap_manager, &region)?);
         }
-        let peer = create_peer(store_id, config, engines, region_worker, region, meta)?;
+        let mut peer = create_peer(store_id, config, engines, region_worker, region, meta)?;
         if let Some(task) = apply_task {
             peer.storage().snapshot_state.borrow_mut().state = SnapState::Applying;
+            peer.applying_snapshot = Some(task.snapshot.clone());
+            peer.apply_attempts = 1;
             reapply.push(task);
         }
         peers.push(peer);

@@ -182,9 +182,22 @@ impl RegionWorker {
             "store {}: generating SST files",
             self.store_id
         );
+        // The same snapshot (region, term, index) may still be streaming to
+        // another follower: rewriting its files now would corrupt that
+        // stream. Its files are complete (the meta is written last), so
+        // reuse them.
+        let reusable = self.snap_manager.is_in_use(SnapKind::Generated, key)
+            && self
+                .snap_manager
+                .meta_path(SnapKind::Generated, key)
+                .exists();
         self.snap_manager
             .register(SnapKind::Generated, key, SnapUse::Generating);
-        let result = self.generate(&task, key);
+        let result = if reusable {
+            self.reuse_generated(&task, key)
+        } else {
+            self.generate(&task, key)
+        };
         self.snap_manager
             .release(SnapKind::Generated, key, SnapUse::Generating);
         match result {
@@ -261,6 +274,22 @@ impl RegionWorker {
         let mut data = RaftSnapshotData::new();
         data.region = Some(task.region.clone()).into();
         data.file_size = total_size;
+        data.meta = Some(meta).into();
+        let mut snapshot = Snapshot::new();
+        snapshot.data = data.write_to_bytes()?;
+        let metadata = snapshot.mut_metadata();
+        metadata.index = task.index;
+        metadata.term = task.term;
+        metadata.conf_state = Some(task.conf_state.clone()).into();
+        Ok(snapshot)
+    }
+
+    /// Builds the raft snapshot from files already generated for `key`.
+    fn reuse_generated(&self, task: &GenerateTask, key: SnapKey) -> Result<Snapshot> {
+        let meta = self.snap_manager.read_meta(SnapKind::Generated, key)?;
+        let mut data = RaftSnapshotData::new();
+        data.region = Some(task.region.clone()).into();
+        data.file_size = meta.cf_files.iter().map(|file| file.size).sum();
         data.meta = Some(meta).into();
         let mut snapshot = Snapshot::new();
         snapshot.data = data.write_to_bytes()?;

@@ -81,8 +81,11 @@ impl SnapshotState {
     }
 
     /// Whether a received snapshot is being applied.
+    /// (`ApplyAborted` counts: the region's data is incomplete either way,
+    /// so the peer must neither apply entries nor serve reads, and GC must
+    /// keep the snapshot's files.)
     pub fn is_applying(&self) -> bool {
-        matches!(self.state, SnapState::Applying)
+        matches!(self.state, SnapState::Applying | SnapState::ApplyAborted)
     }
 
     /// The body of `PeerStorage::snapshot` (see the module docs).

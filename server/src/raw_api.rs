@@ -19,9 +19,10 @@
 
 use proto::errorpb;
 use proto::kvrpcpb::{
-    KvPair, RawDeleteRequest, RawDeleteResponse, RawGetRequest, RawGetResponse, RawPutRequest,
-    RawPutResponse, RawScanRequest, RawScanResponse,
+    Context, KvPair, RawDeleteRequest, RawDeleteResponse, RawGetRequest, RawGetResponse,
+    RawPutRequest, RawPutResponse, RawScanRequest, RawScanResponse,
 };
+use protobuf::MessageField;
 use storage::{Error, Modify, ALL_CFS, CF_DEFAULT};
 
 use crate::server::Server;
@@ -53,13 +54,13 @@ fn non_empty_key(key: &[u8]) -> Result<(), Error> {
 /// Splits a storage error into the response's two error fields: region
 /// errors go to `region_error` (the client retries elsewhere), everything
 /// else is a message for the user.
-fn split_error(error: Error) -> (Option<errorpb::Error>, String) {
+fn split_error(error: Error) -> (MessageField<errorpb::Error>, String) {
     match error {
         Error::Region(region_error) => {
             let message = region_error.message.clone();
-            (Some(*region_error), message)
+            (MessageField::some(*region_error), message)
         }
-        other => (None, other.to_string()),
+        other => (MessageField::none(), other.to_string()),
     }
 }
 
@@ -75,11 +76,7 @@ impl Server {
         match result {
             Ok(Some(value)) => response.value = value,
             Ok(None) => response.not_found = true,
-            Err(error) => {
-                let (region_error, message) = split_error(error);
-                response.region_error = region_error.into();
-                response.error = message;
-            }
+            Err(error) => (response.region_error, response.error) = split_error(error),
         }
         response
     }
@@ -87,20 +84,10 @@ impl Server {
     /// RawPut: sets one key.
     pub fn raw_put(&self, request: &RawPutRequest) -> RawPutResponse {
         let mut response = RawPutResponse::new();
-        let result = column_family(&request.cf).and_then(|cf| {
-            non_empty_key(&request.key)?;
-            let modify = Modify::Put {
-                cf: cf.to_string(),
-                key: request.key.clone(),
-                value: request.value.clone(),
-            };
-            self.storage()
-                .write(request.context.get_or_default(), vec![modify])
-        });
-        if let Err(error) = result {
-            let (region_error, message) = split_error(error);
-            response.region_error = region_error.into();
-            response.error = message;
+        let context = request.context.get_or_default();
+        let value = Some(request.value.as_slice());
+        if let Err(error) = self.write_one(context, &request.cf, &request.key, value) {
+            (response.region_error, response.error) = split_error(error);
         }
         response
     }
@@ -108,21 +95,34 @@ impl Server {
     /// RawDelete: removes one key (deleting a missing key is not an error).
     pub fn raw_delete(&self, request: &RawDeleteRequest) -> RawDeleteResponse {
         let mut response = RawDeleteResponse::new();
-        let result = column_family(&request.cf).and_then(|cf| {
-            non_empty_key(&request.key)?;
-            let modify = Modify::Delete {
-                cf: cf.to_string(),
-                key: request.key.clone(),
-            };
-            self.storage()
-                .write(request.context.get_or_default(), vec![modify])
-        });
-        if let Err(error) = result {
-            let (region_error, message) = split_error(error);
-            response.region_error = region_error.into();
-            response.error = message;
+        let context = request.context.get_or_default();
+        if let Err(error) = self.write_one(context, &request.cf, &request.key, None) {
+            (response.region_error, response.error) = split_error(error);
         }
         response
+    }
+
+    /// Validates and writes one change: a Put of `value`, or a Delete when
+    /// `value` is None. The common part of RawPut and RawDelete.
+    fn write_one(
+        &self,
+        context: &Context,
+        cf: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        let cf = column_family(cf)?.to_string();
+        non_empty_key(key)?;
+        let key = key.to_vec();
+        let modify = match value {
+            Some(value) => Modify::Put {
+                cf,
+                key,
+                value: value.to_vec(),
+            },
+            None => Modify::Delete { cf, key },
+        };
+        self.storage().write(context, vec![modify])
     }
 
     /// RawScan: up to `limit` pairs from `start_key` on, in key order,
@@ -131,11 +131,7 @@ impl Server {
         let mut response = RawScanResponse::new();
         match self.scan(request) {
             Ok(pairs) => response.kvs = pairs,
-            Err(error) => {
-                let (region_error, message) = split_error(error);
-                response.region_error = region_error.into();
-                response.error = message;
-            }
+            Err(error) => (response.region_error, response.error) = split_error(error),
         }
         response
     }

@@ -152,17 +152,10 @@ impl Engine {
         cf: &str,
         start: &[u8],
         end: &[u8],
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
         let mut iterator = self.iterator_cf(cf, IterOptions::range(start, end))?;
-        iterator.seek(start);
-        while iterator.valid()? {
-            if !visit(iterator.key(), iterator.value())? {
-                break;
-            }
-            iterator.next();
-        }
-        Ok(())
+        iterator.visit_from(start, visit)
     }
 
     /// Makes every write so far durable: flushes and syncs the write-ahead

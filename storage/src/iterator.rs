@@ -96,4 +96,21 @@ impl<'a> CfIterator<'a> {
     pub fn next(&mut self) {
         self.raw.next();
     }
+
+    /// Seeks to `start` and calls `visit(key, value)` for every pair from
+    /// there on (within the bounds) until `visit` returns `false`.
+    pub fn visit_from(
+        &mut self,
+        start: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        self.seek(start);
+        while self.valid()? {
+            if !visit(self.key(), self.value())? {
+                break;
+            }
+            self.next();
+        }
+        Ok(())
+    }
 }

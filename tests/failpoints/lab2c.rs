@@ -251,3 +251,24 @@ fn generate_not_blocked_by_slow_apply() {
     }
     scenario.teardown();
 }
+
+/// A failed snapshot apply is retried from the same files, and the follower catches up without a restart.
+#[test]
+fn failed_apply_is_retried() {
+    let scenario = fail::FailScenario::setup();
+    let cluster = Cluster::new("lab2c::failed_apply_is_retried", 3, small_log_config(10));
+    write_keys(&cluster, 0, 0..5);
+    let follower = pick_follower(&cluster);
+    let name = format!("region_task_before_ingest_{follower}");
+    // Fail the first apply only.
+    fail::cfg(&name, "1*return").unwrap_or_else(|error| cluster.fail(&error));
+    cluster.isolate(follower);
+    write_keys(&cluster, 1, 0..40);
+    wait_leader_compacted_past(&cluster, follower, Duration::from_secs(10));
+    cluster.heal();
+    wait_hit(&cluster, &name, Duration::from_secs(15));
+    assert_all_replicas_have(&cluster, 1, 0..40);
+    fail::remove(&name);
+    drop(cluster);
+    scenario.teardown();
+}
