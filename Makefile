@@ -9,8 +9,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/tinykv-rs/target
 LAB ?=
+RUNS ?= 10
+LOAD ?= 2
 
-.PHONY: all setup run test fmt-check clippy unit-tests grade bench doc clean
+.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench doc clean
 
 all: test
 
@@ -41,6 +43,12 @@ unit-tests:
 ## grade: run the graded lab suites and print a score table (LAB=1 for one lab).
 grade: setup
 	@bash scripts/grade.sh $(LAB)
+
+## stress: a lab's suite RUNS times with LOAD busy loops keeping the cores
+## busy (LAB=2c RUNS=10 LOAD=2; LAB=all for every lab): per-run lines, then
+## failures per test, the failing seeds and the slowest test.
+stress: setup
+	@bash scripts/stress.sh "$(if $(LAB),$(LAB),all)" "$(RUNS)" "$(LOAD)"
 
 ## bench: the criterion benchmarks.
 bench: setup

@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -100,6 +101,9 @@ pub struct SnapManager {
     registry: Arc<Mutex<Registry>>,
     idle_timeout: Duration,
     max_total_size: u64,
+    /// How many GC rounds have finished, so a test can wait for "GC ran"
+    /// itself instead of sleeping and hoping it did.
+    gc_rounds: Arc<AtomicU64>,
 }
 
 /// Parses `gen_1_5_10_default.sst` / `rev_1_5_10.meta` into kind and key.
@@ -187,6 +191,7 @@ impl SnapManager {
             registry: Arc::new(Mutex::new(Registry::default())),
             idle_timeout,
             max_total_size,
+            gc_rounds: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -380,7 +385,13 @@ impl SnapManager {
             total = total.saturating_sub(size);
             deleted += 1;
         }
+        self.gc_rounds.fetch_add(1, Ordering::SeqCst);
         deleted
+    }
+
+    /// How many GC rounds ([`SnapManager::gc`]) have finished so far.
+    pub fn gc_rounds(&self) -> u64 {
+        self.gc_rounds.load(Ordering::SeqCst)
     }
 }
 

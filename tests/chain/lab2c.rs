@@ -3,6 +3,7 @@
 //! `PeerStorage::snapshot` call answers "temporarily unavailable".
 
 use std::path::Path;
+use std::time::Duration;
 use tinykv_tests::chain_log::{function_of, index_of, Capture};
 use tinykv_tests::cluster::Cluster;
 use tinykv_tests::scenarios::{
@@ -42,6 +43,20 @@ fn one_snapshot_with_capture(test_name: &str) -> (Capture, u64) {
     let follower = pick_follower(&cluster);
     make_follower_need_snapshot(&cluster, follower, 0, 0..40);
     assert_all_replicas_have(&cluster, 0, 0..40);
+    // The data is visible on the follower at ingest, one hop before the
+    // chain ends: wait for the last hop itself before stopping the cluster.
+    let last_hop = format!("store {follower}:");
+    if capture
+        .wait_for_line(Duration::from_secs(20), |line| {
+            function_of(line) == Some("Peer::finish_snapshot_apply") && line.contains(&last_hop)
+        })
+        .is_none()
+    {
+        cluster.fail(&format!(
+            "store {follower} never logged Peer::finish_snapshot_apply; chain lines:\n{}",
+            capture.lines().join("\n")
+        ));
+    }
     drop(cluster);
     (capture, follower)
 }

@@ -154,14 +154,34 @@ fn gc_keeps_files_of_applying_region() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    // ...then let several GC rounds pass with the files idle far past the timeout.
-    let gc_rounds = Instant::now() + Duration::from_millis(600);
-    while Instant::now() < gc_rounds {
+    // ...then wait until the files are idle past the GC timeout and the
+    // follower's GC has run at least three whole rounds after that: the
+    // condition under test is "GC ran on idle files", not "time passed".
+    let idle_since = Instant::now();
+    let gc_rounds = || {
+        cluster
+            .with_store(follower, |store| store.snap_manager().gc_rounds())
+            .unwrap_or_else(|| cluster.fail(&format!("store {follower} is not running")))
+    };
+    let mut first_round = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
         assert!(
             rev_files() > 0,
             "snapshot GC deleted the files of an applying region"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        if idle_since.elapsed() > cluster.config().snapshot_gc_idle_timeout {
+            let rounds = gc_rounds();
+            let first = *first_round.get_or_insert(rounds);
+            if rounds >= first + 3 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the follower's snapshot GC did not run three rounds within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
     fail::remove(&name);
     assert_all_replicas_have(&cluster, 1, 0..40);

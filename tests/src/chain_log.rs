@@ -10,6 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
 
 static CAPTURING: AtomicBool = AtomicBool::new(false);
 static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -85,6 +86,30 @@ impl Capture {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Waits until a captured line satisfies `condition` and returns it;
+    /// `None` if none did within `timeout`. Tests use it to wait for the
+    /// very hop they assert on, since a hop's effect (data visible on a
+    /// follower) can be observable before the hop's own line is logged.
+    pub fn wait_for_line(
+        &self,
+        timeout: Duration,
+        mut condition: impl FnMut(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = LINES
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .iter()
+                .find(|line| condition(line))
+                .cloned();
+            if found.is_some() || Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
