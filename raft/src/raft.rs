@@ -1087,6 +1087,14 @@ impl<T: Storage> Raft<T> {
                     self.id, self.pending_conf_index, self.raft_log.applied
                 );
                 *e = Entry::new();
+            } else if self.removes_last_voter(e) {
+                // A group without members can never elect a leader again,
+                // so nothing could ever undo this change: refuse it.
+                info!(
+                    "{} [term {}] propose conf change ignored: it would remove the last voter",
+                    self.id, self.term
+                );
+                *e = Entry::new();
             } else {
                 self.pending_conf_index = last_index + i as u64 + 1;
             }
@@ -1331,11 +1339,11 @@ impl<T: Storage> Raft<T> {
     }
 
     fn handle_read_index_ack(&mut self, m: &Message) {
-        let quorum = self.quorum();
         let Some(acks) = self.read_only.recv_ack(m.from, &m.context) else {
             return;
         };
-        if acks.len() < quorum {
+        let acks = acks.clone();
+        if !self.is_read_quorum(&acks) {
             return;
         }
         for status in self.read_only.advance(&m.context) {
@@ -1657,9 +1665,28 @@ impl<T: Storage> Raft<T> {
         info!("{} [term: {}] added node {}", self.id, self.term, id);
     }
 
+    /// Whether conf-change entry `e` would remove the group's only member.
+    fn removes_last_voter(&self, e: &Entry) -> bool {
+        let Ok(cc) = ConfChange::parse_from_bytes(&e.data) else {
+            return false;
+        };
+        cc.change_type() == ConfChangeType::RemoveNode
+            && self.prs.len() == 1
+            && self.prs.contains_key(&cc.node_id)
+    }
+
     /// Removes `id` from the group (an applied RemoveNode conf change). The
-    /// smaller quorum may commit entries at once; a removed leader steps down.
+    /// smaller quorum may commit entries at once; a removed leader steps
+    /// down. Removing the last member is refused with
+    /// [`Error::ConfChangeError`]: an empty group could never elect a
+    /// leader again (the leader refuses to propose such a change, so only a
+    /// log written elsewhere can carry one).
     pub fn remove_node(&mut self, id: u64) -> Result<()> {
+        if self.prs.len() == 1 && self.prs.contains_key(&id) {
+            return Err(Error::ConfChangeError(format!(
+                "removing node {id} would leave the group without voters"
+            )));
+        }
         if self.prs.remove(&id).is_none() {
             return Err(Error::NotExists { id });
         }
@@ -1684,7 +1711,31 @@ impl<T: Storage> Raft<T> {
         if self.maybe_commit() {
             self.bcast_append_logging_errors();
         }
+        // ...and reads waiting for acknowledgements may now have their
+        // quorum (with one member left, the leader's own ack is enough):
+        // without this check they would wait for acks that never come.
+        self.release_confirmed_reads();
         Ok(())
+    }
+
+    /// Whether `acks` (peers that acknowledged a read's heartbeat) are a
+    /// quorum of the current members. Acks of removed peers do not count.
+    fn is_read_quorum(&self, acks: &std::collections::HashSet<u64>) -> bool {
+        acks.iter().filter(|id| self.prs.contains_key(id)).count() >= self.quorum()
+    }
+
+    /// Answers every pending read up to the latest one whose acks are a
+    /// quorum of the current membership.
+    fn release_confirmed_reads(&mut self) {
+        let Some(ctx) = self
+            .read_only
+            .latest_request_ctx_matching(|acks| self.is_read_quorum(acks))
+        else {
+            return;
+        };
+        for status in self.read_only.advance(&ctx) {
+            self.respond_to_read_index(status.req, status.index);
+        }
     }
 
     /// Applies a committed conf change to the membership.

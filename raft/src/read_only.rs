@@ -85,6 +85,24 @@ impl ReadOnly {
             .collect()
     }
 
+    /// The context of the latest pending request whose acks satisfy
+    /// `is_confirmed` (used when the membership shrinks: a smaller quorum
+    /// may already be reached).
+    pub fn latest_request_ctx_matching(
+        &self,
+        is_confirmed: impl Fn(&HashSet<u64>) -> bool,
+    ) -> Option<Vec<u8>> {
+        self.read_index_queue
+            .iter()
+            .rev()
+            .find(|ctx| {
+                self.pending_read_index
+                    .get(*ctx)
+                    .is_some_and(|status| is_confirmed(&status.acks))
+            })
+            .cloned()
+    }
+
     /// The context of the latest pending request, if any.
     pub fn last_pending_request_ctx(&self) -> Option<Vec<u8>> {
         self.read_index_queue.back().cloned()

@@ -61,14 +61,67 @@ fn test_add_node() {
     assert_eq!(progress_ids(&raft), vec![1, 2]);
 }
 
-/// Removing nodes takes them out of the progress set, down to none (Raft paper §6).
+/// Removing a node takes it out of the progress set; removing the last
+/// voter is refused, since an empty group can never elect a leader (Raft paper §6).
 #[test]
 fn test_remove_node() {
     let mut raft = new_test_raft(1, vec![1, 2], 10, 1, MemStorage::new());
     raft.remove_node(2).unwrap();
     assert_eq!(progress_ids(&raft), vec![1]);
-    raft.remove_node(1).unwrap();
-    assert_eq!(progress_ids(&raft), Vec::<u64>::new());
+    assert!(matches!(
+        raft.remove_node(1),
+        Err(Error::ConfChangeError(_))
+    ));
+    assert_eq!(progress_ids(&raft), vec![1]);
+}
+
+/// A leader alone in its group turns a proposal to remove itself into a
+/// no-op entry: the group keeps its last voter (Raft paper §6).
+#[test]
+fn test_propose_removal_of_last_voter_becomes_noop() {
+    let storage = MemStorage::new();
+    let mut raw_node = single_node_leader(&storage);
+    raw_node
+        .propose_conf_change(Vec::new(), conf_change(ConfChangeType::RemoveNode, 1))
+        .unwrap();
+    let ready = raw_node.ready();
+    let proposed = ready.entries.last().expect("the proposal was appended");
+    assert_eq!(proposed.entry_type(), EntryType::EntryNormal);
+    assert!(proposed.data.is_empty(), "the removal became a no-op");
+    storage.wl().append(&ready.entries).unwrap();
+    raw_node.advance(ready);
+    assert_eq!(progress_ids(&raw_node.raft), vec![1]);
+    assert_eq!(raw_node.raft.state, StateRole::Leader);
+}
+
+/// A read waiting for a removed follower's heartbeat ack is answered as
+/// soon as the removal leaves the leader as its own quorum (thesis §6.4, §4.1).
+#[test]
+fn test_pending_read_index_released_when_removal_shrinks_quorum() {
+    let storage = MemStorage::new();
+    let mut raft = new_test_raft(1, vec![1, 2], 10, 1, storage.clone());
+    raft.become_candidate();
+    raft.become_leader();
+    // Commit the leader's no-op with node 2's help, so reads may be served.
+    let mut response = new_message(2, 1, MessageType::MsgAppendResponse, 0);
+    response.index = raft.raft_log.last_index();
+    response.term = raft.term;
+    raft.step(response).unwrap();
+    next_ents(&mut raft, &storage);
+    let _ = raft.read_messages();
+
+    // A read: the heartbeat to node 2 goes unanswered.
+    let mut read = new_message(1, 1, MessageType::MsgReadIndex, 0);
+    let mut entry = proto::eraftpb::Entry::new();
+    entry.data = b"read-ctx".to_vec();
+    read.entries.push(entry);
+    raft.step(read).unwrap();
+    assert!(raft.read_states.is_empty(), "node 2 has not acknowledged");
+
+    raft.remove_node(2).unwrap();
+    assert_eq!(raft.read_states.len(), 1, "the read is answered");
+    assert_eq!(raft.read_states[0].request_ctx, b"read-ctx".to_vec());
+    assert_eq!(raft.read_states[0].index, raft.raft_log.committed);
 }
 
 /// An entry waiting for a removed node's acknowledgement commits as soon as
