@@ -646,8 +646,10 @@ impl Cluster {
         .flatten()
     }
 
-    /// Waits until every running store has applied up to the same index for
-    /// `region_id` and holds identical data; returns the common hash.
+    /// Waits until every running store holds identical data for
+    /// `region_id` (the same [`Cluster::region_data_hash`]); returns that
+    /// hash. Applied indexes are not compared: replicas may differ by
+    /// entries that change no data (an election's empty entry).
     pub fn must_replicas_converge(&self, region_id: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         loop {
