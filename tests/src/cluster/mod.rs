@@ -294,6 +294,16 @@ impl Cluster {
         }
     }
 
+    /// Stops a store (see [`Cluster::stop_store`]) and returns the last
+    /// status it published for `region_id`. Its threads are joined by then,
+    /// and a status is published only after what it says was persisted, so
+    /// this is the state the store stopped with: what a restart must recover.
+    pub fn stop_store_with_status(&self, store_id: u64, region_id: u64) -> Option<RegionStatus> {
+        let meta = self.with_store(store_id, |store| Arc::clone(store.store_meta()))?;
+        self.stop_store(store_id);
+        meta.get(region_id)
+    }
+
     /// Stops and starts a store.
     pub fn restart_store(&self, store_id: u64) {
         self.stop_store(store_id);
