@@ -25,8 +25,9 @@ use storage::{keys, WriteBatch};
 use tinykv_tests::cluster::{get_request, put_request, test_seed, Cluster, FIRST_REGION_ID};
 use tinykv_tests::workload::{run_generic_workload, WorkloadOptions};
 
-/// How long a direct command may wait for its answer in these tests.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a direct command may wait for its answer in these tests: it
+/// must commit and apply, which on a loaded machine can take seconds.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the cluster may take to reach a state the test waits for.
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -172,7 +173,7 @@ fn basic_put_get() {
     cluster.must_put(b"k1", b"v1");
     cluster.must_get_equal(b"k1", b"v1");
     for store_id in 1..=3 {
-        cluster.must_store_have(store_id, b"k1", Some(b"v1"), Duration::from_secs(5));
+        cluster.must_store_have(store_id, b"k1", Some(b"v1"), WAIT);
     }
     log::info!("--- delete");
     cluster.must_delete(b"k1");
