@@ -796,30 +796,49 @@ fn raft_server(cluster: &Cluster, store_id: u64) -> (server::Server, Context) {
     let router = cluster
         .with_store(store_id, |store| store.router().clone())
         .unwrap_or_else(|| cluster.fail(&format!("store {store_id} is not running")));
-    let storage = server::RaftStorage::new(router, Duration::from_secs(3));
+    let storage = server::RaftStorage::new(router, ANSWER_TIMEOUT);
     let region = first_region(cluster);
     let context = raw_context(&region, peer_on(&region, store_id));
     (server::Server::new(Arc::new(storage)), context)
 }
 
-/// Runs `attempt` against the leader's server until it answers without a
-/// NotLeader region error (the leader may move under a loaded machine).
+/// Whether a lab 1 response's `error` says the storage timed out: the
+/// outcome is unknown (a deposed leader never answers), not a failure.
+fn timed_out(error: &str) -> bool {
+    error.starts_with(&storage::Error::Timeout(String::new()).to_string())
+}
+
+/// Runs `attempt` (which returns its result, its region error and its error
+/// message) against the leader's server until it answers without a
+/// NotLeader region error or a timeout (the leader may move under a loaded
+/// machine; every attempt here can be repeated safely).
 fn on_leader<T>(
     cluster: &Cluster,
-    mut attempt: impl FnMut(&server::Server, &Context) -> (T, Option<errorpb::Error>),
+    mut attempt: impl FnMut(&server::Server, &Context) -> (T, Option<errorpb::Error>, String),
 ) -> T {
-    let deadline = Instant::now() + WAIT;
+    // Room for a few attempts that each wait out the storage's timeout.
+    let deadline = Instant::now() + 3 * ANSWER_TIMEOUT;
     loop {
         let leader = cluster.wait_leader(FIRST_REGION_ID, WAIT).store_id;
         let (server, context) = raft_server(cluster, leader);
-        let (result, region_error) = attempt(&server, &context);
-        match region_error {
-            None => return result,
-            Some(error) if error.not_leader.is_some() && Instant::now() < deadline => {
-                log::info!("--- store {leader} is no longer the leader; again");
+        let (result, region_error, error) = attempt(&server, &context);
+        let retry = match &region_error {
+            None => timed_out(&error),
+            Some(region_error) => region_error.not_leader.is_some(),
+        };
+        if !retry {
+            if let Some(region_error) = region_error {
+                cluster.fail(&format!("leader {leader} answered {region_error:?}"));
             }
-            Some(error) => cluster.fail(&format!("leader {leader} answered {error:?}")),
+            return result;
         }
+        if Instant::now() > deadline {
+            cluster.fail(&format!(
+                "store {leader} answered {region_error:?} / {error:?}; giving up after {:?}",
+                3 * ANSWER_TIMEOUT
+            ));
+        }
+        log::info!("--- store {leader}: {region_error:?} / {error:?}; again");
     }
 }
 
@@ -841,7 +860,8 @@ fn lab1_handlers_run_on_raft_storage() {
             request.value = value.to_vec();
             let response = server.raw_put(&request);
             let error = response.region_error.clone().into_option();
-            (response, error)
+            let message = response.error.clone();
+            (response, error, message)
         });
         assert!(
             response.error.is_empty(),
@@ -855,7 +875,8 @@ fn lab1_handlers_run_on_raft_storage() {
         request.key = b"b".to_vec();
         let response = server.raw_get(&request);
         let error = response.region_error.clone().into_option();
-        (response, error)
+        let message = response.error.clone();
+        (response, error, message)
     });
     assert!(
         got.error.is_empty() && !got.not_found,
@@ -872,7 +893,8 @@ fn lab1_handlers_run_on_raft_storage() {
         request.limit = 10;
         let response = server.raw_scan(&request);
         let error = response.region_error.clone().into_option();
-        (response, error)
+        let message = response.error.clone();
+        (response, error, message)
     });
     let pairs: Vec<(Vec<u8>, Vec<u8>)> = scanned
         .kvs
