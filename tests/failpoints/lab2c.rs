@@ -264,8 +264,17 @@ fn generate_not_blocked_by_slow_apply() {
         .expect("start region worker");
 
     // Region 2's Apply will hang at the failpoint (an empty snapshot is
-    // enough: the pause comes after verification).
-    fail::cfg(format!("region_task_before_ingest_{store_id}"), "pause").expect("arm failpoint");
+    // enough: the failpoint comes after verification) until `release` is
+    // dropped, and says when it got there: only a Generate sent while the
+    // Apply is stuck tests anything.
+    let (reached_sender, reached) = crossbeam_channel::unbounded::<()>();
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    fail::cfg_callback(format!("region_task_before_ingest_{store_id}"), move || {
+        let _ = reached_sender.send(());
+        // Err once `release` is dropped: the Apply goes on.
+        let _ = released.recv();
+    })
+    .expect("arm failpoint");
     let mut region2 = Region::new();
     region2.id = 2;
     region2.start_key = b"m".to_vec();
@@ -282,6 +291,9 @@ fn generate_not_blocked_by_slow_apply() {
             snapshot,
         }))
         .expect("send apply");
+    reached
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the Apply reaches its failpoint");
 
     // Region 1 (keys before "m") asks for a snapshot meanwhile.
     let mut batch = WriteBatch::new();
@@ -307,11 +319,12 @@ fn generate_not_blocked_by_slow_apply() {
         }))
         .expect("send generate");
     let result = generated
-        .recv_timeout(Duration::from_secs(10))
+        .recv_timeout(Duration::from_secs(30))
         .expect("generation must finish while the other region's apply is paused");
     let snapshot = result.expect("generation succeeds");
     assert_eq!(snapshot.metadata().index, 8);
 
+    drop(release);
     fail::remove(format!("region_task_before_ingest_{store_id}"));
     drop(tasks);
     for thread in threads {
