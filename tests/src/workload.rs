@@ -186,7 +186,7 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
     }
 
     log::info!("--- every replica holds the same data");
-    cluster.must_replicas_converge(FIRST_REGION_ID, Duration::from_secs(10));
+    cluster.must_replicas_converge(FIRST_REGION_ID, Duration::from_secs(20));
     if let Some(limit) = options.max_raft_log {
         log::info!("--- every store trimmed its raft log");
         must_trim_raft_log(&cluster, limit);
@@ -614,7 +614,7 @@ impl Client {
                 .history
                 .call(self.history_id(), KvInput::Get { key: key.clone() });
             let value = cluster
-                .request(&key, vec![get_request(&key)], Duration::from_secs(10))
+                .request(&key, vec![get_request(&key)], Duration::from_secs(20))
                 .and_then(|response| value_of_get(&response))
                 .map_err(|error| format!("the healed cluster did not answer a Get: {error}"))?;
             operation.finish(KvOutput::Value(value.clone()));
@@ -734,7 +734,7 @@ fn scan_snapshot(
 /// Waits until every running store keeps at most `2 * limit` applied
 /// entries in its raft log (TinyKV's "logs were not trimmed" check).
 fn must_trim_raft_log(cluster: &Cluster, limit: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let statuses = cluster.region_statuses(FIRST_REGION_ID);
         let untrimmed: Vec<_> = statuses
