@@ -182,6 +182,7 @@ impl Peer {
             is_leader: self.is_leader(),
             applied_index: self.storage().applied_index(),
             first_index: self.storage().truncated_index() + 1,
+            last_index: raft.raft_log.last_index(),
             applying_snapshot: self.storage().snapshot_state.borrow().is_applying(),
         });
     }

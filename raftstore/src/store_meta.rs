@@ -29,6 +29,10 @@ pub struct RegionStatus {
     pub applied_index: u64,
     /// The first index still in the peer's raft log.
     pub first_index: u64,
+    /// The index of the last entry in the peer's raft log: tests compare a
+    /// follower's with the leader's first index to know that the follower
+    /// can only catch up by snapshot.
+    pub last_index: u64,
     /// Whether a snapshot is being applied.
     pub applying_snapshot: bool,
 }

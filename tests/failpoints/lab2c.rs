@@ -9,7 +9,7 @@ use raftstore::failpoints::hits;
 use tinykv_tests::cluster::{Cluster, FIRST_REGION_ID};
 use tinykv_tests::scenarios::{
     assert_all_replicas_have, key, pick_follower, small_log_config, wait_leader_compacted_past,
-    write_keys,
+    wait_until, write_keys,
 };
 
 /// Which store a failpoint is armed on.
@@ -21,44 +21,92 @@ enum Side {
     Follower,
 }
 
-/// Waits until failpoint `name` has fired at least once.
-fn wait_hit(cluster: &Cluster, name: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while hits(name) == 0 {
-        if Instant::now() > deadline {
-            cluster.fail(&format!("failpoint {name} never fired within {timeout:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+/// Failpoint hits counted so far, by name. The counters are process-wide
+/// and never reset (an earlier test may have fired the same name): a test
+/// takes this before it arms a failpoint and waits for hits above it.
+struct HitBaseline(Vec<(String, u64)>);
+
+impl HitBaseline {
+    fn take(names: &[String]) -> HitBaseline {
+        HitBaseline(
+            names
+                .iter()
+                .map(|name| (name.clone(), hits(name)))
+                .collect(),
+        )
+    }
+
+    /// Waits until one of the failpoints fired since the baseline; returns it.
+    fn wait_any(&self, cluster: &Cluster, timeout: Duration) -> String {
+        let mut fired = None;
+        wait_until(
+            cluster,
+            &format!("one of the failpoints {:?} fires", self.0),
+            timeout,
+            || {
+                fired = self
+                    .0
+                    .iter()
+                    .find(|(name, baseline)| hits(name) > *baseline)
+                    .map(|(name, _)| name.clone());
+                fired.is_some()
+            },
+        );
+        fired.unwrap_or_else(|| cluster.fail("a failpoint fired and vanished"))
     }
 }
 
 /// The crash scenario shared by every failpoint: arm it on one side, make
-/// the follower need a snapshot, wait for the fault, crash (stop) that
-/// store, disarm, restart, and check nothing acknowledged was lost.
+/// the follower need a snapshot, wait for the fault, crash (stop) the store
+/// where it fired, disarm, restart, and check nothing acknowledged was lost.
 fn crash_at(failpoint: &str, side: Side) {
     let scenario = fail::FailScenario::setup();
     let test_name = format!("lab2c::crash_at_{failpoint}");
     let cluster = Cluster::new(&test_name, 3, small_log_config(10));
     write_keys(&cluster, 0, 0..5);
+    // One view of the roles: the follower is not the leader of that view.
     let leader = cluster
         .wait_leader(FIRST_REGION_ID, Duration::from_secs(10))
         .store_id;
-    let follower = pick_follower(&cluster);
-    let target = match side {
-        Side::Leader => leader,
-        Side::Follower => follower,
+    let follower = cluster
+        .running_store_ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .unwrap_or_else(|| cluster.fail("no follower store is running"));
+    // Leadership can move while the follower is cut off; whichever store
+    // then leads generates and sends the snapshot, so the leader side is
+    // armed on every store but the follower.
+    let targets: Vec<u64> = match side {
+        Side::Leader => cluster
+            .store_ids()
+            .into_iter()
+            .filter(|id| *id != follower)
+            .collect(),
+        Side::Follower => vec![follower],
     };
-    let name = format!("{failpoint}_{target}");
-    log::info!("--- arm {name}");
-    fail::cfg(&name, "return").unwrap_or_else(|error| cluster.fail(&error));
+    let names: Vec<String> = targets
+        .iter()
+        .map(|target| format!("{failpoint}_{target}"))
+        .collect();
+    let baseline = HitBaseline::take(&names);
+    for name in &names {
+        log::info!("--- arm {name}");
+        fail::cfg(name, "return").unwrap_or_else(|error| cluster.fail(&error));
+    }
     cluster.isolate(follower);
     write_keys(&cluster, 1, 0..40);
     wait_leader_compacted_past(&cluster, follower, Duration::from_secs(10));
     cluster.heal();
-    wait_hit(&cluster, &name, Duration::from_secs(15));
-    log::info!("--- crash store {target} at {name}");
+    let fired = baseline.wait_any(&cluster, Duration::from_secs(30));
+    let target = targets[names
+        .iter()
+        .position(|name| *name == fired)
+        .expect("wait_any returns one of the armed names")];
+    log::info!("--- crash store {target} at {fired}");
     cluster.stop_store(target);
-    fail::remove(&name);
+    for name in &names {
+        fail::remove(name);
+    }
     // Writes go on while the store is down (a quorum is left).
     write_keys(&cluster, 2, 40..45);
     log::info!("--- restart store {target}");
@@ -216,8 +264,17 @@ fn generate_not_blocked_by_slow_apply() {
         .expect("start region worker");
 
     // Region 2's Apply will hang at the failpoint (an empty snapshot is
-    // enough: the pause comes after verification).
-    fail::cfg(format!("region_task_before_ingest_{store_id}"), "pause").expect("arm failpoint");
+    // enough: the failpoint comes after verification) until `release` is
+    // dropped, and says when it got there: only a Generate sent while the
+    // Apply is stuck tests anything.
+    let (reached_sender, reached) = crossbeam_channel::unbounded::<()>();
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    fail::cfg_callback(format!("region_task_before_ingest_{store_id}"), move || {
+        let _ = reached_sender.send(());
+        // Err once `release` is dropped: the Apply goes on.
+        let _ = released.recv();
+    })
+    .expect("arm failpoint");
     let mut region2 = Region::new();
     region2.id = 2;
     region2.start_key = b"m".to_vec();
@@ -234,6 +291,9 @@ fn generate_not_blocked_by_slow_apply() {
             snapshot,
         }))
         .expect("send apply");
+    reached
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the Apply reaches its failpoint");
 
     // Region 1 (keys before "m") asks for a snapshot meanwhile.
     let mut batch = WriteBatch::new();
@@ -259,11 +319,12 @@ fn generate_not_blocked_by_slow_apply() {
         }))
         .expect("send generate");
     let result = generated
-        .recv_timeout(Duration::from_secs(10))
+        .recv_timeout(Duration::from_secs(30))
         .expect("generation must finish while the other region's apply is paused");
     let snapshot = result.expect("generation succeeds");
     assert_eq!(snapshot.metadata().index, 8);
 
+    drop(release);
     fail::remove(format!("region_task_before_ingest_{store_id}"));
     drop(tasks);
     for thread in threads {
@@ -280,13 +341,14 @@ fn failed_apply_is_retried() {
     write_keys(&cluster, 0, 0..5);
     let follower = pick_follower(&cluster);
     let name = format!("region_task_before_ingest_{follower}");
+    let baseline = HitBaseline::take(std::slice::from_ref(&name));
     // Fail the first apply only.
     fail::cfg(&name, "1*return").unwrap_or_else(|error| cluster.fail(&error));
     cluster.isolate(follower);
     write_keys(&cluster, 1, 0..40);
     wait_leader_compacted_past(&cluster, follower, Duration::from_secs(10));
     cluster.heal();
-    wait_hit(&cluster, &name, Duration::from_secs(15));
+    baseline.wait_any(&cluster, Duration::from_secs(30));
     assert_all_replicas_have(&cluster, 1, 0..40);
     fail::remove(&name);
     drop(cluster);

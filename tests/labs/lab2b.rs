@@ -18,15 +18,16 @@ use proto::errorpb;
 use proto::kvrpcpb::{Context, RawGetRequest, RawPutRequest, RawScanRequest};
 use proto::metapb::{Peer, Region, RegionEpoch};
 use proto::raft_cmdpb::{CmdType, RaftCmdRequest, Request};
-use proto::raft_serverpb::{PeerState, RaftApplyState, RaftMessage, RegionLocalState};
+use proto::raft_serverpb::{PeerState, RaftMessage, RegionLocalState};
 use protobuf::Message as _;
 use raftstore::{CmdResponse, Config};
 use storage::{keys, WriteBatch};
 use tinykv_tests::cluster::{get_request, put_request, test_seed, Cluster, FIRST_REGION_ID};
 use tinykv_tests::workload::{run_generic_workload, WorkloadOptions};
 
-/// How long a direct command may wait for its answer in these tests.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a direct command may wait for its answer in these tests: it
+/// must commit and apply, which on a loaded machine can take seconds.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the cluster may take to reach a state the test waits for.
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -172,7 +173,7 @@ fn basic_put_get() {
     cluster.must_put(b"k1", b"v1");
     cluster.must_get_equal(b"k1", b"v1");
     for store_id in 1..=3 {
-        cluster.must_store_have(store_id, b"k1", Some(b"v1"), Duration::from_secs(5));
+        cluster.must_store_have(store_id, b"k1", Some(b"v1"), WAIT);
     }
     log::info!("--- delete");
     cluster.must_delete(b"k1");
@@ -437,16 +438,28 @@ fn proposal_to_follower_returns_not_leader_with_leader_hint() {
         3,
         Config::for_tests(),
     );
-    log::info!("--- a write makes every follower learn the leader");
     cluster.must_put(b"k", b"v");
-    for store_id in cluster.store_ids() {
-        cluster.must_store_have(store_id, b"k", Some(b"v"), WAIT);
-    }
     let deadline = Instant::now() + WAIT;
     let mut attempt = 0;
     loop {
         let leader = cluster.wait_leader(FIRST_REGION_ID, WAIT);
         let follower = a_follower(&cluster, leader.store_id);
+        // The hint is what the follower believes: wait until it believes in
+        // this leader (a follower that just heard of an election, or a
+        // pre-candidate, knows no leader).
+        let follower_knows_leader = cluster
+            .region_statuses(FIRST_REGION_ID)
+            .iter()
+            .any(|(store_id, status)| *store_id == follower && status.leader_id == leader.id);
+        if !follower_knows_leader {
+            if Instant::now() > deadline {
+                cluster.fail(&format!(
+                    "follower {follower} never learned that {leader:?} leads after {WAIT:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
         let region = first_region(&cluster);
         log::info!(
             "--- propose to follower {follower} (leader is store {})",
@@ -463,11 +476,17 @@ fn proposal_to_follower_returns_not_leader_with_leader_hint() {
                 vec![put_request(&key, b"from a follower")],
             ),
         );
-        // Under a loaded machine leadership can move between the two steps:
-        // then the check is repeated with the new roles.
-        let moved = cluster.leader_of(FIRST_REGION_ID).as_ref() != Some(&leader);
-        if moved && Instant::now() < deadline {
-            log::info!("--- the leader changed during the check; again");
+        // On a loaded machine leadership can move between the steps: the
+        // follower then leads (a success), or knows no or another leader.
+        // Each is a correct answer for that moment: check again.
+        let header = response.response.header();
+        let hint = header
+            .error
+            .as_ref()
+            .and_then(|error| error.not_leader.as_ref())
+            .and_then(|not_leader| not_leader.leader.clone().into_option());
+        if hint.as_ref() != Some(&leader) && Instant::now() < deadline {
+            log::info!("--- the roles changed during the check ({header:?}); again");
             attempt += 1;
             continue;
         }
@@ -478,7 +497,6 @@ fn proposal_to_follower_returns_not_leader_with_leader_hint() {
             cluster.seed
         );
         assert_eq!(error.not_leader().region_id, FIRST_REGION_ID);
-        let hint = error.not_leader().leader.clone().into_option();
         assert_eq!(
             hint.as_ref(),
             Some(&leader),
@@ -658,20 +676,6 @@ fn overwritten_entry_answers_stale_command() {
     assert_eq!(cluster.get_from_store(old_leader.store_id, b"k-old"), None);
 }
 
-/// The applied index in store `store_id`'s persisted apply state of region 1.
-fn persisted_applied_index(cluster: &Cluster, store_id: u64) -> Option<u64> {
-    cluster
-        .with_store(store_id, |store| {
-            store
-                .engines()
-                .kv
-                .get_msg::<RaftApplyState>(&keys::apply_state_key(FIRST_REGION_ID))
-        })
-        .and_then(|result| result.ok())
-        .flatten()
-        .map(|state| state.applied_index)
-}
-
 /// Restarting every store recovers each peer's term and applied index exactly, keeps the data, and the log continues after them.
 #[test]
 fn restart_recovers_raft_state_and_applied_index() {
@@ -680,46 +684,31 @@ fn restart_recovers_raft_state_and_applied_index() {
         3,
         Config::for_tests(),
     );
-    log::info!("--- write, and wait until every store applied the same index");
+    log::info!("--- write, and wait until every store applied the writes");
     for i in 0..20 {
         cluster.must_put(format!("k{i:02}").as_bytes(), format!("v{i}").as_bytes());
     }
     for store_id in cluster.store_ids() {
         cluster.must_store_have(store_id, b"k19", Some(b"v19"), WAIT);
     }
-    // Settled: every store published the same applied index and term, and
-    // the applied index it published is the one on its disk (a status is
-    // published a moment after the apply, so an equal-looking set of
-    // statuses can still be one entry behind).
-    let settled = |cluster: &Cluster| {
-        let statuses = cluster.region_statuses(FIRST_REGION_ID);
-        let first = statuses
-            .first()
-            .map(|(_, status)| (status.applied_index, status.term));
-        statuses.len() == 3
-            && statuses.iter().all(|(store_id, status)| {
-                Some((status.applied_index, status.term)) == first
-                    && persisted_applied_index(cluster, *store_id) == Some(status.applied_index)
-            })
-    };
-    wait_until(
-        &cluster,
-        "all stores at one applied index and term, as on disk",
-        WAIT,
-        || settled(&cluster),
-    );
-    let before: Vec<(u64, u64, u64)> = cluster
-        .region_statuses(FIRST_REGION_ID)
-        .into_iter()
-        .map(|(store_id, status)| (store_id, status.applied_index, status.term))
-        .collect();
-    log::info!("--- before restart (store, applied index, term): {before:?}");
 
     log::info!("--- cut every link (so no election moves the term), restart every store");
     cluster.partition(&[]);
-    for store_id in cluster.store_ids() {
-        cluster.stop_store(store_id);
-    }
+    // What each store stopped with (its threads joined, so nothing changes
+    // it any more) is exactly what its restart must recover; a status read
+    // while it still ran could be followed by a message delivered before
+    // the cut.
+    let before: Vec<(u64, u64, u64)> = cluster
+        .store_ids()
+        .into_iter()
+        .map(|store_id| {
+            let status = cluster
+                .stop_store_with_status(store_id, FIRST_REGION_ID)
+                .unwrap_or_else(|| cluster.fail(&format!("store {store_id} published no status")));
+            (store_id, status.applied_index, status.term)
+        })
+        .collect();
+    log::info!("--- before restart (store, applied index, term): {before:?}");
     for store_id in cluster.store_ids() {
         cluster.start_store(store_id);
     }
@@ -746,7 +735,6 @@ fn restart_recovers_raft_state_and_applied_index() {
         cluster.must_get_equal(format!("k{i:02}").as_bytes(), format!("v{i}").as_bytes());
     }
     cluster.must_put(b"after", b"restart");
-    let applied_before = before[0].1;
     wait_until(
         &cluster,
         "every store applies past its recovered index",
@@ -754,9 +742,11 @@ fn restart_recovers_raft_state_and_applied_index() {
         || {
             let statuses = cluster.region_statuses(FIRST_REGION_ID);
             statuses.len() == 3
-                && statuses
-                    .iter()
-                    .all(|(_, status)| status.applied_index > applied_before)
+                && statuses.iter().all(|(store_id, status)| {
+                    before
+                        .iter()
+                        .any(|(id, applied, _)| id == store_id && status.applied_index > *applied)
+                })
         },
     );
     for store_id in cluster.store_ids() {
@@ -806,30 +796,49 @@ fn raft_server(cluster: &Cluster, store_id: u64) -> (server::Server, Context) {
     let router = cluster
         .with_store(store_id, |store| store.router().clone())
         .unwrap_or_else(|| cluster.fail(&format!("store {store_id} is not running")));
-    let storage = server::RaftStorage::new(router, Duration::from_secs(3));
+    let storage = server::RaftStorage::new(router, ANSWER_TIMEOUT);
     let region = first_region(cluster);
     let context = raw_context(&region, peer_on(&region, store_id));
     (server::Server::new(Arc::new(storage)), context)
 }
 
-/// Runs `attempt` against the leader's server until it answers without a
-/// NotLeader region error (the leader may move under a loaded machine).
+/// Whether a lab 1 response's `error` says the storage timed out: the
+/// outcome is unknown (a deposed leader never answers), not a failure.
+fn timed_out(error: &str) -> bool {
+    error.starts_with(&storage::Error::Timeout(String::new()).to_string())
+}
+
+/// Runs `attempt` (which returns its result, its region error and its error
+/// message) against the leader's server until it answers without a
+/// NotLeader region error or a timeout (the leader may move under a loaded
+/// machine; every attempt here can be repeated safely).
 fn on_leader<T>(
     cluster: &Cluster,
-    mut attempt: impl FnMut(&server::Server, &Context) -> (T, Option<errorpb::Error>),
+    mut attempt: impl FnMut(&server::Server, &Context) -> (T, Option<errorpb::Error>, String),
 ) -> T {
-    let deadline = Instant::now() + WAIT;
+    // Room for a few attempts that each wait out the storage's timeout.
+    let deadline = Instant::now() + 3 * ANSWER_TIMEOUT;
     loop {
         let leader = cluster.wait_leader(FIRST_REGION_ID, WAIT).store_id;
         let (server, context) = raft_server(cluster, leader);
-        let (result, region_error) = attempt(&server, &context);
-        match region_error {
-            None => return result,
-            Some(error) if error.not_leader.is_some() && Instant::now() < deadline => {
-                log::info!("--- store {leader} is no longer the leader; again");
+        let (result, region_error, error) = attempt(&server, &context);
+        let retry = match &region_error {
+            None => timed_out(&error),
+            Some(region_error) => region_error.not_leader.is_some(),
+        };
+        if !retry {
+            if let Some(region_error) = region_error {
+                cluster.fail(&format!("leader {leader} answered {region_error:?}"));
             }
-            Some(error) => cluster.fail(&format!("leader {leader} answered {error:?}")),
+            return result;
         }
+        if Instant::now() > deadline {
+            cluster.fail(&format!(
+                "store {leader} answered {region_error:?} / {error:?}; giving up after {:?}",
+                3 * ANSWER_TIMEOUT
+            ));
+        }
+        log::info!("--- store {leader}: {region_error:?} / {error:?}; again");
     }
 }
 
@@ -851,7 +860,8 @@ fn lab1_handlers_run_on_raft_storage() {
             request.value = value.to_vec();
             let response = server.raw_put(&request);
             let error = response.region_error.clone().into_option();
-            (response, error)
+            let message = response.error.clone();
+            (response, error, message)
         });
         assert!(
             response.error.is_empty(),
@@ -865,7 +875,8 @@ fn lab1_handlers_run_on_raft_storage() {
         request.key = b"b".to_vec();
         let response = server.raw_get(&request);
         let error = response.region_error.clone().into_option();
-        (response, error)
+        let message = response.error.clone();
+        (response, error, message)
     });
     assert!(
         got.error.is_empty() && !got.not_found,
@@ -882,7 +893,8 @@ fn lab1_handlers_run_on_raft_storage() {
         request.limit = 10;
         let response = server.raw_scan(&request);
         let error = response.region_error.clone().into_option();
-        (response, error)
+        let message = response.error.clone();
+        (response, error, message)
     });
     let pairs: Vec<(Vec<u8>, Vec<u8>)> = scanned
         .kvs
@@ -899,6 +911,8 @@ fn lab1_handlers_run_on_raft_storage() {
     cluster.must_get_equal(b"c", b"3");
 
     log::info!("--- a follower's handlers answer with a NotLeader region error");
+    // A follower answers at once; a success means it led at that moment
+    // (leadership moves on a loaded machine): then ask another follower.
     let deadline = Instant::now() + WAIT;
     let mut attempt = 0;
     let (follower, put_response, refused_key) = loop {
@@ -911,12 +925,10 @@ fn lab1_handlers_run_on_raft_storage() {
         request.key = key.clone();
         request.value = b"4".to_vec();
         let response = server.raw_put(&request);
-        let became_leader =
-            cluster.leader_of(FIRST_REGION_ID).map(|peer| peer.store_id) == Some(follower);
-        if response.region_error.is_some() || !became_leader || Instant::now() > deadline {
+        if response.region_error.is_some() || Instant::now() > deadline {
             break (follower, response, key);
         }
-        log::info!("--- store {follower} became the leader meanwhile; again");
+        log::info!("--- store {follower} led when it got the put; again");
         attempt += 1;
     };
     assert!(
@@ -924,18 +936,25 @@ fn lab1_handlers_run_on_raft_storage() {
         "raw_put on follower {follower} should carry a NotLeader region error, got {put_response:?} [seed {}]",
         cluster.seed
     );
-    let (server, context) = raft_server(&cluster, follower);
-    let mut request = RawGetRequest::new();
-    request.context = Some(context).into();
-    request.key = b"a".to_vec();
-    let response = server.raw_get(&request);
-    if cluster.leader_of(FIRST_REGION_ID).map(|peer| peer.store_id) != Some(follower) {
-        assert!(
-            response.region_error.is_some() && response.region_error.not_leader.is_some(),
-            "raw_get on follower {follower} should carry a NotLeader region error, got {response:?} [seed {}]",
-            cluster.seed
-        );
-    }
+    let deadline = Instant::now() + WAIT;
+    let (follower, get_response) = loop {
+        let leader = cluster.wait_leader(FIRST_REGION_ID, WAIT).store_id;
+        let follower = a_follower(&cluster, leader);
+        let (server, context) = raft_server(&cluster, follower);
+        let mut request = RawGetRequest::new();
+        request.context = Some(context).into();
+        request.key = b"a".to_vec();
+        let response = server.raw_get(&request);
+        if response.region_error.is_some() || Instant::now() > deadline {
+            break (follower, response);
+        }
+        log::info!("--- store {follower} led when it got the get; again");
+    };
+    assert!(
+        get_response.region_error.is_some() && get_response.region_error.not_leader.is_some(),
+        "raw_get on follower {follower} should carry a NotLeader region error, got {get_response:?} [seed {}]",
+        cluster.seed
+    );
     cluster.must_get_none(&refused_key);
 }
 
@@ -1073,10 +1092,10 @@ fn bad_input_stale_message_for_destroyed_region_creates_no_peer() {
 }
 
 /// Sends the command `build` makes (from the region, a follower's peer and
-/// the attempt number) to a follower. If it succeeds because the follower
-/// has just become the leader, it tries again with another follower (the
-/// attempt number lets `build` pick fresh keys). Returns the answer and the
-/// follower's store id and the attempt number.
+/// the attempt number) to a follower. If it succeeds, the follower led at
+/// that moment (leadership moves on a loaded machine): it tries again with
+/// the new roles (the attempt number lets `build` pick fresh keys). Returns
+/// the answer and the follower's store id and the attempt number.
 fn send_to_follower(
     cluster: &Cluster,
     build: impl Fn(&Region, Peer, usize) -> RaftCmdRequest,
@@ -1093,12 +1112,10 @@ fn send_to_follower(
             build(&region, peer_on(&region, follower), attempt),
         );
         let succeeded = !response.response.header().error.is_some();
-        let now_leader =
-            cluster.leader_of(FIRST_REGION_ID).map(|peer| peer.store_id) == Some(follower);
-        if !(succeeded && now_leader && Instant::now() < deadline) {
+        if !succeeded || Instant::now() > deadline {
             return (response, follower, attempt);
         }
-        log::info!("--- store {follower} became the leader meanwhile; again");
+        log::info!("--- store {follower} led when it got the command; again");
         attempt += 1;
     }
 }

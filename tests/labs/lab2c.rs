@@ -4,13 +4,26 @@
 //! chain-order tests in tests/chain/lab2c.rs; the crash-at-failpoint tests
 //! in tests/failpoints/lab2c.rs (`--features failpoints`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tinykv_tests::cluster::{Cluster, Filter, FIRST_REGION_ID};
 use tinykv_tests::scenarios::{
     assert_all_replicas_have, key, make_follower_need_snapshot, pick_follower, small_log_config,
-    value, wait_leader_compacted_past, write_keys,
+    value, wait_leader_compacted_past, wait_leader_compacted_past_index, wait_until, write_keys,
 };
+
+/// How long the cluster may take to reach a state a test waits for.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until the network `counter` is above `baseline`. The network
+/// counts a snapshot stream after the receiver returns, which is after it
+/// forwarded the MsgSnapshot: the data can be visible before the count.
+fn wait_counter_above(cluster: &Cluster, what: &str, counter: &AtomicU64, baseline: u64) {
+    wait_until(cluster, what, WAIT, || {
+        counter.load(Ordering::Relaxed) > baseline
+    });
+}
 
 /// One snapshot: an isolated follower catches up by snapshot and survives a restart.
 #[test]
@@ -21,12 +34,12 @@ fn one_snapshot() {
     log::info!("--- store {follower} falls behind the compacted log");
     make_follower_need_snapshot(&cluster, follower, 1, 0..60);
     assert_all_replicas_have(&cluster, 1, 0..60);
-    let delivered = cluster
-        .network()
-        .stats()
-        .snapshots_delivered
-        .load(std::sync::atomic::Ordering::Relaxed);
-    assert!(delivered >= 1, "the follower caught up without a snapshot");
+    wait_counter_above(
+        &cluster,
+        "a snapshot stream is delivered",
+        &cluster.network().stats().snapshots_delivered,
+        0,
+    );
     log::info!("--- restart the follower: it restarts from the snapshot's state");
     cluster.restart_store(follower);
     write_keys(&cluster, 2, 60..65);
@@ -46,27 +59,28 @@ fn corrupted_snapshot_is_rejected_and_resent() {
     let follower = pick_follower(&cluster);
     cluster.isolate(follower);
     write_keys(&cluster, 1, 0..40);
-    wait_leader_compacted_past(&cluster, follower, Duration::from_secs(10));
+    wait_leader_compacted_past(&cluster, follower, WAIT);
     log::info!("--- heal, but corrupt the next snapshot stream");
-    cluster.network().clear_filters();
-    cluster
-        .network()
-        .add_filter(Filter::CorruptSnapshots { count: 1 });
+    // The corruption is armed before the isolation ends, so no stream can
+    // reach the follower clean in between; streams the isolation drops
+    // never reach the corrupting filter.
+    let network = cluster.network();
+    network.add_filter(Filter::CorruptSnapshots { count: 1 });
+    network.remove_filters(|filter| matches!(filter, Filter::Isolate(_)));
+    let stats = network.stats();
+    let delivered_at_heal = stats.snapshots_delivered.load(Ordering::Relaxed);
     assert_all_replicas_have(&cluster, 1, 0..40);
-    let stats = cluster.network().stats();
-    assert!(
-        stats
-            .snapshots_failed
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1,
-        "no stream was rejected"
+    wait_counter_above(
+        &cluster,
+        "the receiver refuses the corrupted stream",
+        &stats.corrupted_snapshots_refused,
+        0,
     );
-    assert!(
-        stats
-            .snapshots_delivered
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1,
-        "no stream was accepted"
+    wait_counter_above(
+        &cluster,
+        "a stream is accepted after the heal",
+        &stats.snapshots_delivered,
+        delivered_at_heal,
     );
 }
 
@@ -138,28 +152,25 @@ fn restarted_store_catches_up_by_snapshot() {
     write_keys(&cluster, 0, 0..3);
     let follower = pick_follower(&cluster);
     log::info!("--- stop store {follower}");
-    cluster.stop_store(follower);
+    let follower_last = cluster
+        .stop_store_with_status(follower, FIRST_REGION_ID)
+        .unwrap_or_else(|| cluster.fail(&format!("store {follower} published no status")))
+        .last_index;
     write_keys(&cluster, 1, 0..50);
-    let leader_first = cluster
-        .region_statuses(FIRST_REGION_ID)
-        .into_iter()
-        .find(|(_, status)| status.is_leader)
-        .map(|(_, status)| status.first_index)
-        .unwrap_or(0);
-    assert!(
-        leader_first > 8,
-        "the leader's log was never compacted (first index {leader_first})"
-    );
+    wait_leader_compacted_past_index(&cluster, follower_last, WAIT);
+    let delivered_before = cluster
+        .network()
+        .stats()
+        .snapshots_delivered
+        .load(Ordering::Relaxed);
     log::info!("--- start store {follower}");
     cluster.start_store(follower);
     assert_all_replicas_have(&cluster, 1, 0..50);
-    assert!(
-        cluster
-            .network()
-            .stats()
-            .snapshots_delivered
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1
+    wait_counter_above(
+        &cluster,
+        "the restarted store receives a snapshot",
+        &cluster.network().stats().snapshots_delivered,
+        delivered_before,
     );
 }
 
@@ -176,7 +187,7 @@ fn user_requested_snapshot_exports_files() {
         .wait_leader(FIRST_REGION_ID, Duration::from_secs(10))
         .store_id;
     let export = tempfile::tempdir().expect("temp dir");
-    let timeout = Duration::from_secs(10);
+    let timeout = Duration::from_secs(20);
     let outcome = cluster
         .with_store(leader, |store| {
             store.request_snapshot(FIRST_REGION_ID, Some(export.path().to_path_buf()), timeout)
@@ -197,14 +208,50 @@ fn user_requested_snapshot_exports_files() {
         files.iter().any(|name| name.ends_with(".meta")),
         "{files:?}"
     );
-    let again = cluster
-        .with_store(leader, |store| {
-            store.request_snapshot(FIRST_REGION_ID, None, timeout)
-        })
-        .expect("leader is running");
-    let error = again.expect_err("nothing was applied since the last snapshot");
-    assert!(error.contains("nothing applied"), "{error}");
+    // Nothing is written between the two requests, but an election can
+    // apply an empty entry in between: then the second request rightly makes
+    // a newer snapshot, and the check is repeated against that one.
+    let mut last_index = snapshot_index(&cluster, &message);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let again = cluster
+            .with_store(leader, |store| {
+                store.request_snapshot(FIRST_REGION_ID, None, timeout)
+            })
+            .expect("leader is running");
+        match again {
+            Err(error) => {
+                assert!(error.contains("nothing applied"), "{error}");
+                assert_eq!(
+                    snapshot_index(&cluster, &error),
+                    last_index,
+                    "ignored against another snapshot than the last one: {error}"
+                );
+                break;
+            }
+            Ok(message) => {
+                let index = snapshot_index(&cluster, &message);
+                assert!(
+                    index > last_index && Instant::now() < deadline,
+                    "a second request with nothing applied since index {last_index} made {message:?} [seed {}]",
+                    cluster.seed
+                );
+                log::info!("--- an entry was applied meanwhile ({message}); again");
+                last_index = index;
+            }
+        }
+    }
     let _ = (key(0), value(0, 0));
+}
+
+/// The index in a snapshot request's answer (`... at index N ...`).
+fn snapshot_index(cluster: &Cluster, answer: &str) -> u64 {
+    answer
+        .split("at index ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| cluster.fail(&format!("no index in the answer {answer:?}")))
 }
 
 /// A forged MsgSnapshot for `region` (no files) from store 1's peer to `to_store`'s peer.

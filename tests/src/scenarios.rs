@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use raftstore::Config;
+use raftstore::{Config, RegionStatus};
 
 use crate::cluster::{Cluster, FIRST_REGION_ID};
 
@@ -43,29 +43,71 @@ pub fn pick_follower(cluster: &Cluster) -> u64 {
         .unwrap_or_else(|| cluster.fail("no follower store is running"))
 }
 
-/// Waits until the leader's log starts after everything `follower` has
-/// applied: from then on the follower can only catch up by snapshot.
+/// The first log index of the newest-term leader among `statuses`. A
+/// deposed leader may not have republished yet: the newest term's leader is
+/// the one a lagging follower will hear from.
+fn newest_leader_first_index(statuses: &[(u64, RegionStatus)]) -> Option<u64> {
+    statuses
+        .iter()
+        .filter(|(_, status)| status.is_leader)
+        .max_by_key(|(_, status)| status.term)
+        .map(|(_, status)| status.first_index)
+}
+
+/// Waits until the leader's log starts after the end of `follower`'s log:
+/// from then on the follower can only catch up by snapshot (the leader no
+/// longer has the term of the follower's last entry to probe with).
 pub fn wait_leader_compacted_past(cluster: &Cluster, follower: u64, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         let statuses = cluster.region_statuses(FIRST_REGION_ID);
-        let leader_first = statuses
-            .iter()
-            .find(|(_, status)| status.is_leader)
-            .map(|(_, status)| status.first_index)
-            .unwrap_or(0);
-        let follower_applied = statuses
+        let Some(follower_last) = statuses
             .iter()
             .find(|(id, _)| *id == follower)
-            .map(|(_, status)| status.applied_index)
-            .unwrap_or(0);
-        if leader_first > follower_applied + 1 {
+            .map(|(_, status)| status.last_index)
+        else {
+            cluster.fail(&format!(
+                "store {follower} publishes no status for region {FIRST_REGION_ID}: {statuses:?}"
+            ));
+        };
+        if newest_leader_first_index(&statuses).is_some_and(|first| first > follower_last + 1) {
             return;
         }
         if Instant::now() > deadline {
             cluster.fail(&format!(
-                "the leader never compacted past store {follower}: {statuses:?}"
+                "the leader never compacted past store {follower}'s last index {follower_last}: {statuses:?}"
             ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Like [`wait_leader_compacted_past`] for a follower that is stopped (and
+/// so publishes nothing): `follower_last` is the last index it stopped with.
+pub fn wait_leader_compacted_past_index(cluster: &Cluster, follower_last: u64, timeout: Duration) {
+    wait_until(
+        cluster,
+        &format!("the leader compacts its log past index {follower_last}"),
+        timeout,
+        || {
+            let statuses = cluster.region_statuses(FIRST_REGION_ID);
+            newest_leader_first_index(&statuses).is_some_and(|first| first > follower_last + 1)
+        },
+    );
+}
+
+/// Waits until `condition` holds, failing the test (with the seed) after
+/// `timeout`.
+pub fn wait_until(
+    cluster: &Cluster,
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        if Instant::now() > deadline {
+            cluster.fail(&format!("{what}: not reached after {timeout:?}"));
         }
         std::thread::sleep(Duration::from_millis(10));
     }

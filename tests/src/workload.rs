@@ -25,7 +25,8 @@
 //! for each round:
 //!     clients ─┬─ Put (own keys, full value) / Get (own and others' keys) / Scan (own prefix)
 //!     nemesis ─┘  unreliable: drop + reorder messages; partitions: a new random split every few hundred ms
-//!     after round_duration: stop the nemesis, heal; crash: stop and restart every store under the clients; stop the clients
+//!     after round_duration: stop the nemesis, heal; crash: stop and restart every store under the clients;
+//!                           keep the clients going until a write is acknowledged after that; stop them
 //!     verify: every client's keys hold exactly its acknowledged writes (plus at most the one unknown write)
 //! after the last round: replicas converge, the raft log was trimmed (max_raft_log), the history is linearizable
 //! ```
@@ -35,7 +36,7 @@
 //! the same schedule (thread timing is not under the seed's control).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use raftstore::{CmdResponse, Config};
@@ -76,7 +77,9 @@ pub struct WorkloadOptions {
     /// unknown (the client then sends the same request again).
     pub request_timeout: Duration,
     /// How long the linearizability checker may search. Running out of time
-    /// fails the test: an undecided history is never a pass.
+    /// fails the test: an undecided history is never a pass. The search is
+    /// CPU-bound, so this is generous: a loaded machine slows it down many
+    /// times, and a decided history returns long before.
     pub check_timeout: Duration,
 }
 
@@ -94,7 +97,7 @@ impl Default for WorkloadOptions {
             round_duration: Duration::from_secs(1),
             max_raft_log: None,
             request_timeout: Duration::from_secs(1),
-            check_timeout: Duration::from_secs(5),
+            check_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -136,7 +139,8 @@ pub struct WorkloadReport {
 
 /// Runs the workload described by `options` on a fresh cluster; panics (with
 /// the seed) on lost or doubled writes, a stale read, a non-linearizable or
-/// undecidable history, or a round in which no write was acknowledged.
+/// undecidable history, or a healed cluster that acknowledges no write
+/// within [`PROGRESS_TIMEOUT`].
 pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> WorkloadReport {
     let mut config = Config::for_tests();
     if let Some(limit) = options.max_raft_log {
@@ -174,17 +178,11 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
             }
         }
         log::info!("--- round {round} done: {report:?}");
-        if report.acknowledged_writes == 0 {
-            cluster.fail(&format!(
-                "round {round}: no write was acknowledged in {:?}: the cluster made no progress ({report:?})",
-                options.round_duration
-            ));
-        }
         rounds.push(report);
     }
 
     log::info!("--- every replica holds the same data");
-    cluster.must_replicas_converge(FIRST_REGION_ID, Duration::from_secs(10));
+    cluster.must_replicas_converge(FIRST_REGION_ID, Duration::from_secs(20));
     if let Some(limit) = options.max_raft_log {
         log::info!("--- every store trimmed its raft log");
         must_trim_raft_log(&cluster, limit);
@@ -216,9 +214,14 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
     report
 }
 
+/// How long a healed (and restarted) cluster may take to acknowledge a
+/// write before the round fails for lack of progress.
+pub const PROGRESS_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// One round: clients and nemesis run for `round_duration`; then the
 /// nemesis stops, the network heals, the stores crash if asked (under the
-/// running clients), and the clients finish their last requests.
+/// running clients), the clients go on until the healed cluster acknowledged
+/// a write, and finish their last requests.
 fn run_round(
     cluster: &Cluster,
     options: &WorkloadOptions,
@@ -228,6 +231,7 @@ fn run_round(
 ) -> RoundReport {
     let stop = AtomicBool::new(false);
     let nemesis_stop = AtomicBool::new(false);
+    let acknowledged = AtomicU64::new(0);
     let mut failures = Vec::new();
     let mut report = RoundReport::default();
     std::thread::scope(|scope| {
@@ -239,7 +243,8 @@ fn run_round(
             .iter_mut()
             .map(|client| {
                 let stop = &stop;
-                scope.spawn(move || client.run(cluster, all_keys, stop))
+                let acknowledged = &acknowledged;
+                scope.spawn(move || client.run(cluster, all_keys, stop, acknowledged))
             })
             .collect();
         // Let the round run, but end it early if a client already failed.
@@ -263,6 +268,21 @@ fn run_round(
             for store_id in cluster.store_ids() {
                 cluster.start_store(store_id);
             }
+        }
+        // Progress is asserted on the healed cluster only: during the round
+        // a loaded machine may not commit anything at all, and that is no
+        // bug. After the heal it must.
+        let healed_at = acknowledged.load(Ordering::SeqCst);
+        let deadline = Instant::now() + PROGRESS_TIMEOUT;
+        while acknowledged.load(Ordering::SeqCst) == healed_at && !stop.load(Ordering::SeqCst) {
+            if Instant::now() > deadline {
+                failures.push(format!(
+                    "no write was acknowledged within {PROGRESS_TIMEOUT:?} after the network healed{}: the cluster made no progress",
+                    if options.crash { " and the stores restarted" } else { "" }
+                ));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
         stop.store(true, Ordering::SeqCst);
         for (client_id, thread) in client_threads.into_iter().enumerate() {
@@ -405,9 +425,11 @@ impl Client {
         cluster: &Cluster,
         all_keys: &[Vec<Vec<u8>>],
         stop: &AtomicBool,
+        acknowledged: &AtomicU64,
     ) -> Result<RoundReport, String> {
         let mut report = RoundReport::default();
         while !stop.load(Ordering::SeqCst) {
+            let before = report.acknowledged_writes;
             let result = if let Some(index) = self.keys.iter().position(|key| key.pending.is_some())
             {
                 self.put(cluster, index, &mut report);
@@ -436,6 +458,7 @@ impl Client {
                 stop.store(true, Ordering::SeqCst);
                 return Err(error);
             }
+            acknowledged.fetch_add(report.acknowledged_writes - before, Ordering::SeqCst);
         }
         Ok(report)
     }
@@ -612,7 +635,7 @@ impl Client {
                 .history
                 .call(self.history_id(), KvInput::Get { key: key.clone() });
             let value = cluster
-                .request(&key, vec![get_request(&key)], Duration::from_secs(10))
+                .request(&key, vec![get_request(&key)], Duration::from_secs(20))
                 .and_then(|response| value_of_get(&response))
                 .map_err(|error| format!("the healed cluster did not answer a Get: {error}"))?;
             operation.finish(KvOutput::Value(value.clone()));
@@ -732,7 +755,7 @@ fn scan_snapshot(
 /// Waits until every running store keeps at most `2 * limit` applied
 /// entries in its raft log (TinyKV's "logs were not trimmed" check).
 fn must_trim_raft_log(cluster: &Cluster, limit: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let statuses = cluster.region_statuses(FIRST_REGION_ID);
         let untrimmed: Vec<_> = statuses

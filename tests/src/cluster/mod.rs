@@ -294,6 +294,16 @@ impl Cluster {
         }
     }
 
+    /// Stops a store (see [`Cluster::stop_store`]) and returns the last
+    /// status it published for `region_id`. Its threads are joined by then,
+    /// and a status is published only after what it says was persisted, so
+    /// this is the state the store stopped with: what a restart must recover.
+    pub fn stop_store_with_status(&self, store_id: u64, region_id: u64) -> Option<RegionStatus> {
+        let meta = self.with_store(store_id, |store| Arc::clone(store.store_meta()))?;
+        self.stop_store(store_id);
+        meta.get(region_id)
+    }
+
     /// Stops and starts a store.
     pub fn restart_store(&self, store_id: u64) {
         self.stop_store(store_id);
@@ -646,8 +656,10 @@ impl Cluster {
         .flatten()
     }
 
-    /// Waits until every running store has applied up to the same index for
-    /// `region_id` and holds identical data; returns the common hash.
+    /// Waits until every running store holds identical data for
+    /// `region_id` (the same [`Cluster::region_data_hash`]); returns that
+    /// hash. Applied indexes are not compared: replicas may differ by
+    /// entries that change no data (an election's empty entry).
     pub fn must_replicas_converge(&self, region_id: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         loop {

@@ -51,6 +51,9 @@ pub struct NetworkStats {
     pub snapshots_delivered: AtomicU64,
     /// Snapshot streams dropped, cut or refused.
     pub snapshots_failed: AtomicU64,
+    /// Snapshot streams a [`Filter::CorruptSnapshots`] corrupted and the
+    /// receiver refused (also counted in `snapshots_failed`).
+    pub corrupted_snapshots_refused: AtomicU64,
 }
 
 struct Delayed {
@@ -423,6 +426,8 @@ impl Transport for StoreTransport {
         });
         let received = endpoint.receiver.receive(&mut stream);
         drop(stream);
+        // Refused by the receiver itself, not cut short on the way.
+        let corrupted_and_refused = corrupted && failure.is_none() && received.is_err();
         let result = match (failure, received) {
             (Some(error), _) => Err(error),
             (None, result) => result,
@@ -432,7 +437,15 @@ impl Transport for StoreTransport {
                 .stats
                 .snapshots_delivered
                 .fetch_add(1, Ordering::Relaxed),
-            Err(_) => inner.stats.snapshots_failed.fetch_add(1, Ordering::Relaxed),
+            Err(_) => {
+                if corrupted_and_refused {
+                    inner
+                        .stats
+                        .corrupted_snapshots_refused
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                inner.stats.snapshots_failed.fetch_add(1, Ordering::Relaxed)
+            }
         };
         result
     }
