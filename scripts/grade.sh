@@ -12,6 +12,8 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
+# The same build directory as the Makefile, so RocksDB is not rebuilt.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tinykv-rs/target}
 # The failpoint crash tests (tests/failpoints) are part of lab 2C.
 FEATURES="--features tinykv-tests/failpoints"
 

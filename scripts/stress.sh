@@ -16,6 +16,8 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
+# The same build directory as the Makefile, so RocksDB is not rebuilt.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tinykv-rs/target}
 FEATURES="--features tinykv-tests/failpoints"
 
 lab=${1:-all}

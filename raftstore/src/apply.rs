@@ -26,8 +26,10 @@ use proto::raft_cmdpb::{
 use protobuf::Message as _;
 use storage::{keys, WriteBatch, ALL_CFS, CF_DEFAULT};
 
+use crate::admin_apply::AdminEffects;
 use crate::chain::chain;
 use crate::errors::{Error, Result};
+use crate::failpoints::failpoint;
 use crate::msg::CmdResponse;
 use crate::peer::Peer;
 use crate::raftlog_gc::RaftLogGcTask;
@@ -84,7 +86,12 @@ impl Peer {
         let mut kv_batch = WriteBatch::new();
         let mut answers = Vec::new();
         let mut compact_to = None;
+        let mut effects = AdminEffects::default();
         for entry in entries {
+            if effects.removed_self {
+                // This peer left the region: what follows is not its business.
+                break;
+            }
             if entry.index <= self.storage().applied_index() {
                 // Already applied (replayed after a snapshot): skip.
                 continue;
@@ -98,6 +105,7 @@ impl Peer {
                         &entry,
                         &mut kv_batch,
                         &mut compact_to,
+                        &mut effects,
                     )),
                     Err(error) => {
                         warn!(
@@ -109,14 +117,7 @@ impl Peer {
                     }
                 },
                 EntryType::EntryConfChange => {
-                    // Membership change arrives with lab 3B; nothing proposes
-                    // one yet, so an entry like this came from a newer binary.
-                    warn!(
-                        "{} conf change at {} not supported yet; skipped",
-                        self.tag(),
-                        entry.index
-                    );
-                    None
+                    self.apply_conf_change_entry(ctx, &entry, &mut kv_batch, &mut effects)
                 }
             };
             self.storage_mut().apply_state_mut().applied_index = entry.index;
@@ -137,8 +138,18 @@ impl Peer {
         if let Some((index, term)) = compact_to {
             self.finish_compact_log(ctx, index, term)?;
         }
+        // Only now that the split is on disk may its new regions serve.
+        if !effects.split_regions.is_empty() {
+            failpoint!("peer_after_split_applied", ctx.store_id);
+        }
+        for region in std::mem::take(&mut effects.split_regions) {
+            self.create_split_peer(ctx, region);
+        }
         for answer in answers {
             self.answer_proposal(answer);
+        }
+        if effects.removed_self {
+            self.destroy(ctx, None, "removed from the region by a conf change")?;
         }
         Ok(())
     }
@@ -151,6 +162,7 @@ impl Peer {
         entry: &Entry,
         kv_batch: &mut WriteBatch,
         compact_to: &mut Option<(u64, u64)>,
+        effects: &mut AdminEffects,
     ) -> CmdResponse {
         let term = self.term();
         if let Err(error) = self.check_epoch_at_apply(request) {
@@ -179,9 +191,18 @@ impl Peer {
                     }
                     admin_response.mut_compact_log();
                 }
+                AdminCmdType::Split => {
+                    return match self.apply_split(ctx, request, entry.index, kv_batch, effects) {
+                        Ok(response) => response,
+                        Err(error) => CmdResponse::from_error(&error, term),
+                    };
+                }
                 other => {
+                    // ChangePeer travels as a conf-change entry and
+                    // TransferLeader is never replicated: either one in a
+                    // normal entry was not proposed by this code.
                     let error = Error::InvalidRequest(format!(
-                        "admin command {other:?} is not supported yet"
+                        "admin command {other:?} cannot be applied from a normal entry"
                     ));
                     return CmdResponse::from_error(&error, term);
                 }
@@ -227,12 +248,14 @@ impl Peer {
             CmdType::Put => {
                 let put = request.put();
                 kv_batch.put_cf(resolve_cf(&put.cf)?, &keys::data_key(&put.key), &put.value);
+                self.size_diff_hint += (put.key.len() + put.value.len()) as u64;
                 response.mut_put();
                 Ok((response, None))
             }
             CmdType::Delete => {
                 let delete = request.delete();
                 kv_batch.delete_cf(resolve_cf(&delete.cf)?, &keys::data_key(&delete.key));
+                self.size_diff_hint += delete.key.len() as u64;
                 response.mut_delete();
                 Ok((response, None))
             }

@@ -48,6 +48,22 @@ pub struct Config {
     /// id), so a test cluster's elections follow its seed. None (default):
     /// from OS entropy.
     pub raft_random_seed: Option<u64>,
+    /// A TransferLeader is refused while the target's log lags the
+    /// leader's last index by more than this many entries: it would only
+    /// stall proposals until the target caught up. Default 128.
+    pub leader_transfer_max_log_lag: u64,
+    /// How often a leader considers asking split_check to measure its
+    /// region. Default 10 s.
+    pub split_region_check_tick_interval: Duration,
+    /// Bytes written to a region since its last check before it is
+    /// measured again (a region that does not grow is not rescanned).
+    /// Default 8 MiB.
+    pub region_split_check_diff: u64,
+    /// A region larger than this is split. Default 144 MiB.
+    pub region_max_size: u64,
+    /// Where the split key is put: the first `region_split_size` bytes stay
+    /// in the old region. Default 96 MiB.
+    pub region_split_size: u64,
 }
 
 impl Default for Config {
@@ -69,6 +85,11 @@ impl Default for Config {
             snapshot_gc_idle_timeout: Duration::from_secs(600),
             snapshot_max_total_size: 4 << 30,
             raft_random_seed: None,
+            leader_transfer_max_log_lag: 128,
+            split_region_check_tick_interval: Duration::from_secs(10),
+            region_split_check_diff: 8 << 20,
+            region_max_size: 144 << 20,
+            region_split_size: 96 << 20,
         }
     }
 }
@@ -84,6 +105,7 @@ impl Config {
             command_timeout: Duration::from_secs(3),
             snapshot_transfer_timeout: Duration::from_secs(10),
             snapshot_gc_idle_timeout: Duration::from_secs(5),
+            split_region_check_tick_interval: Duration::from_millis(100),
             ..Config::default()
         }
     }
@@ -104,6 +126,12 @@ impl Config {
         }
         if self.raft_log_gc_count_limit == 0 {
             return Err("raft_log_gc_count_limit must be positive".to_string());
+        }
+        if self.region_split_size == 0 || self.region_split_size > self.region_max_size {
+            return Err(format!(
+                "region_split_size ({}) must be positive and at most region_max_size ({})",
+                self.region_split_size, self.region_max_size
+            ));
         }
         if self.snapshot_chunk_size == 0 {
             return Err("snapshot_chunk_size must be positive".to_string());

@@ -75,6 +75,29 @@ pub enum Error {
     /// A request was not valid (for example an unsupported command).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A membership change was proposed while another one is not applied
+    /// yet (raft changes membership one peer at a time).
+    #[error("region {region_id}: a membership change is already in progress")]
+    ConfChangeInProgress {
+        /// The region asked.
+        region_id: u64,
+    },
+    /// A ChangePeer that cannot be applied to the region as it is: adding a
+    /// peer the region already has, removing one it does not have, or
+    /// removing its last voter. The string says which.
+    #[error("invalid membership change: {0}")]
+    InvalidConfChange(String),
+    /// A TransferLeader the leader refused (target unknown or lagging, a
+    /// membership change pending). The string says why.
+    #[error("leader transfer refused: {0}")]
+    TransferLeaderRefused(String),
+    /// A Split whose key is empty, outside the region, or at one of its
+    /// bounds, or whose new ids do not match the region's peers.
+    #[error("invalid split: {0}")]
+    InvalidSplit(String),
+    /// The scheduler could not answer (unreachable, or it refused).
+    #[error("scheduler: {0}")]
+    Scheduler(String),
 }
 
 /// raftstore's result type.

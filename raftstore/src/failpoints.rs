@@ -1,4 +1,4 @@
-//! Failpoints on the snapshot path (the `fail` crate).
+//! Failpoints on the snapshot, destroy and split paths (the `fail` crate).
 //!
 //! They compile to nothing unless the `failpoints` cargo feature is on
 //! (only tests turn it on: `cargo test --features failpoints`). All stores
@@ -14,6 +14,8 @@
 //! | `peer_after_persist_applying_N` | `Peer::persist_snapshot` | kv engine says Applying, raft engine not yet updated |
 //! | `region_task_before_ingest_N` | `RegionWorker::apply` | verified, nothing ingested |
 //! | `region_task_after_ingest_N` | `RegionWorker::apply` | ingested, region not yet marked Normal |
+//! | `peer_after_tombstone_N` | `Peer::destroy` | region state is Tombstone, raft state and data not yet deleted |
+//! | `peer_after_split_applied_N` | `Peer::apply_committed_entries` | a split is on disk, its new peer not yet created |
 //!
 //! A test configures one with `fail::cfg("region_task_before_ingest_2", "return")`
 //! (or `"pause"`, `"1*return"`, ...) and removes it with `fail::remove`.

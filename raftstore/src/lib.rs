@@ -17,6 +17,11 @@
 //! | `peer_storage.rs` | `raft_worker` | `raft::Storage` on the raft engine |
 //! | `snapshot_state.rs` | `raft_worker` | the SnapState machine behind `PeerStorage::snapshot` |
 //! | `peer_snapshot.rs` | `raft_worker` | follower side: check, persist Applying, finish |
+//! | `admin_propose.rs` | `raft_worker` | leader side of TransferLeader, ChangePeer, Split (lab 3B) |
+//! | `admin_apply.rs` | `raft_worker` | apply ChangePeer and Split; create a split's new peer (lab 3B) |
+//! | `peer_destroy.rs` | `raft_worker` | destroy a removed peer; tombstone messages (lab 3B) |
+//! | `split_check.rs` | `split_check` | measure a region, find its split key, ask for ids |
+//! | `scheduler_client.rs` | — | the `SchedulerClient` trait (ids for splits) |
 //! | `store_worker.rs` | `store_worker` | create peers for new regions; snapshot GC |
 //! | `region_task.rs` | `region_task` (routes), `region_task_apply`, `region_task_gen` | generate / apply / destroy snapshots |
 //! | `raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
@@ -29,11 +34,14 @@
 //! | `msg.rs`, `store_context.rs`, `store_meta.rs`, `config.rs`, `errors.rs`, `chain.rs` | — | shared types |
 //!
 //! The call chains (a Put from client to callback; a snapshot from
-//! generation to ingest) are walked hop by hop in `docs/write-path.md` and
-//! `docs/snapshot.md`.
+//! generation to ingest; a conf change and a split) are walked hop by hop
+//! in `docs/write-path.md`, `docs/snapshot.md` and
+//! `docs/conf-change-and-split.md`.
 
 #![deny(missing_docs)]
 
+mod admin_apply;
+mod admin_propose;
 mod apply;
 pub mod bootstrap;
 pub mod chain;
@@ -42,6 +50,7 @@ mod errors;
 pub mod failpoints;
 mod msg;
 mod peer;
+mod peer_destroy;
 mod peer_msg_handler;
 mod peer_snapshot;
 mod peer_storage;
@@ -51,9 +60,11 @@ pub mod raftlog_gc;
 mod region_snapshot;
 pub mod region_task;
 mod router;
+mod scheduler_client;
 pub mod snap_manager;
 pub mod snap_runner;
 mod snapshot_state;
+pub mod split_check;
 mod store_context;
 mod store_meta;
 mod store_worker;
@@ -67,6 +78,7 @@ pub use peer_storage::{PeerStorage, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM};
 pub use raft_store::RaftStore;
 pub use region_snapshot::RegionSnapshot;
 pub use router::{RegionMessage, Router};
+pub use scheduler_client::{SchedulerClient, SplitIds};
 pub use snapshot_state::{SnapState, SnapshotState};
 pub use store_meta::{RegionStatus, StoreMeta};
 pub use transport::Transport;

@@ -6,6 +6,7 @@
 //! | [`PeerMsg`] | router (transport, clients, workers) | raft_worker | the raft worker's mailbox |
 //! | [`StoreMsg`] | router, ticker | store_worker | the store worker's mailbox |
 //! | [`CmdResponse`] | raft_worker (at apply, or on rejection) | the proposer | a one-shot channel inside [`Callback`] |
+//! | `SplitCheckTask` | raft_worker (split-check tick) | split_check | the split checker's mailbox |
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
@@ -119,6 +120,29 @@ pub enum PeerMsg {
         /// True when the data is in place and the peer may serve again.
         success: bool,
     },
+    /// split_check measured the region: its approximate size in bytes.
+    ApproximateSize {
+        /// Bytes of keys and values in every column family.
+        size: u64,
+    },
+    /// split_check found the region too big: propose a Split at
+    /// `split_key` with the scheduler's ids, if the region is still at
+    /// `region_epoch` (otherwise the key may no longer be inside it).
+    ProposeSplit {
+        /// The epoch the split key was found at.
+        region_epoch: proto::metapb::RegionEpoch,
+        /// The first key of the new region.
+        split_key: Vec<u8>,
+        /// The new region's id and peer ids.
+        ids: crate::scheduler_client::SplitIds,
+    },
+    /// Compact the log now, up to the applied index, whatever the GC
+    /// limits say (the playground's `compact`): a follower that is behind
+    /// must then catch up by snapshot.
+    CompactLogNow {
+        /// Receives a one-line description of what was proposed.
+        reply: Sender<std::result::Result<String, String>>,
+    },
     /// Generate a snapshot of this region now (dragonboat's RequestSnapshot),
     /// optionally exporting its files to a directory.
     RequestSnapshot {
@@ -146,6 +170,9 @@ impl std::fmt::Debug for PeerMsg {
             PeerMsg::SnapshotGenerated => write!(f, "SnapshotGenerated"),
             PeerMsg::SnapshotApplied { success } => write!(f, "SnapshotApplied({success})"),
             PeerMsg::RequestSnapshot { .. } => write!(f, "RequestSnapshot"),
+            PeerMsg::ApproximateSize { size } => write!(f, "ApproximateSize({size})"),
+            PeerMsg::CompactLogNow { .. } => write!(f, "CompactLogNow"),
+            PeerMsg::ProposeSplit { split_key, .. } => write!(f, "ProposeSplit({split_key:?})"),
         }
     }
 }

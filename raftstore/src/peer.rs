@@ -74,6 +74,16 @@ pub struct Peer {
     /// The applied index of the last snapshot taken by request (a request
     /// with nothing applied since is ignored).
     pub last_requested_snapshot_index: u64,
+    /// The peer was removed while applying a snapshot: destroy it as soon
+    /// as the region worker reports back (never while it writes the range).
+    pub pending_destroy: bool,
+    /// Bytes written to the region (keys and values applied) since the
+    /// last split check: a region that does not grow is not rescanned.
+    pub size_diff_hint: u64,
+    /// The region's size as split_check last measured it.
+    pub approximate_size: Option<u64>,
+    /// Base ticks since the last split check.
+    pub ticks_since_split_check: u64,
     tag: String,
 }
 
@@ -125,6 +135,10 @@ impl Peer {
             last_requested_snapshot_index: 0,
             applying_snapshot: None,
             apply_attempts: 0,
+            pending_destroy: false,
+            size_diff_hint: 0,
+            approximate_size: None,
+            ticks_since_split_check: 0,
             tag,
         })
     }
@@ -173,6 +187,10 @@ impl Peer {
 
     /// Publishes the peer's status for the store (and the mock scheduler).
     pub fn publish_status(&self, ctx: &StoreContext) {
+        if self.stopped {
+            // A destroyed peer has left StoreMeta for good.
+            return;
+        }
         let raft = &self.raft_group.raft;
         ctx.store_meta.update(RegionStatus {
             region: self.region().clone(),

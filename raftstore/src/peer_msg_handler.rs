@@ -26,8 +26,8 @@ use crate::store_context::StoreContext;
 
 /// Handles messages for one peer (a short-lived borrow of the peer and the store context).
 pub struct PeerMsgHandler<'a> {
-    peer: &'a mut Peer,
-    ctx: &'a StoreContext,
+    pub(crate) peer: &'a mut Peer,
+    pub(crate) ctx: &'a StoreContext,
 }
 
 impl<'a> PeerMsgHandler<'a> {
@@ -64,6 +64,15 @@ impl<'a> PeerMsgHandler<'a> {
             PeerMsg::RequestSnapshot { export_dir, reply } => {
                 self.on_request_snapshot(export_dir, reply)
             }
+            PeerMsg::ApproximateSize { size } => self.peer.approximate_size = Some(size),
+            PeerMsg::CompactLogNow { reply } => {
+                let _ = reply.send(self.compact_log_now());
+            }
+            PeerMsg::ProposeSplit {
+                region_epoch,
+                split_key,
+                ids,
+            } => self.on_propose_split(region_epoch, split_key, ids),
         }
     }
 
@@ -82,6 +91,9 @@ impl<'a> PeerMsgHandler<'a> {
                 "message for peer {} but this store's peer is {}",
                 to_peer.id, self.peer.meta.id
             )));
+        }
+        if message.is_tombstone {
+            return self.peer.on_tombstone_message(self.ctx, &message);
         }
         if !message.message.is_some() {
             return Err(Error::InvalidRequest(
@@ -104,6 +116,9 @@ impl<'a> PeerMsgHandler<'a> {
             && !is_member
             && self.peer.storage().is_initialized()
         {
+            // It may never learn it was removed (the leader stopped sending
+            // to it once the removal applied): tell it.
+            self.peer.send_tombstone(self.ctx, &message);
             return Err(Error::EpochNotMatch {
                 message: format!("stale message from removed peer {}", from.id),
                 current_regions: vec![self.peer.region().clone()],
@@ -145,6 +160,26 @@ impl<'a> PeerMsgHandler<'a> {
             callback.fail(&error, self.peer.term());
             return;
         }
+        if request.admin_request.is_some() {
+            match request.admin_request().cmd_type() {
+                AdminCmdType::TransferLeader => {
+                    return self.propose_transfer_leader(&request, callback)
+                }
+                AdminCmdType::ChangePeer => return self.propose_conf_change(request, callback),
+                AdminCmdType::Split => {
+                    if let Err(error) = self.check_split(&request) {
+                        callback.fail(&error, self.peer.term());
+                        return;
+                    }
+                }
+                AdminCmdType::CompactLog => {}
+                AdminCmdType::InvalidAdmin => {
+                    let error = Error::InvalidRequest("invalid admin command type".to_string());
+                    callback.fail(&error, self.peer.term());
+                    return;
+                }
+            }
+        }
         let data = match request.write_to_bytes() {
             Ok(data) => data,
             Err(error) => {
@@ -152,9 +187,37 @@ impl<'a> PeerMsgHandler<'a> {
                 return;
             }
         };
+        let index =
+            self.propose_and_track(callback, |raft_group| raft_group.propose(Vec::new(), data));
+        if let Some(index) = index {
+            if request.admin_request.is_some()
+                && request.admin_request().cmd_type() == AdminCmdType::Split
+            {
+                chain!(
+                    "PeerMsgHandler::propose_raft_command",
+                    self.peer.region_id(),
+                    index,
+                    "store {}: proposed Split at {:?} (new region {})",
+                    self.ctx.store_id,
+                    String::from_utf8_lossy(&request.admin_request().split().split_key),
+                    request.admin_request().split().new_region_id
+                );
+            }
+        }
+    }
+
+    /// Proposes one entry with `propose` and, if raft appended it, queues
+    /// `callback` to be answered when the entry at that index (and term)
+    /// is applied. Returns the index, or None when the callback was
+    /// answered with an error already.
+    pub(crate) fn propose_and_track(
+        &mut self,
+        callback: Callback,
+        propose: impl FnOnce(&mut raft::RawNode<crate::PeerStorage>) -> raft::Result<()>,
+    ) -> Option<u64> {
         let index = self.peer.raft_group.raft.raft_log.last_index() + 1;
         let term = self.peer.term();
-        if let Err(error) = self.peer.raft_group.propose(Vec::new(), data) {
+        if let Err(error) = propose(&mut self.peer.raft_group) {
             // Dropped by raft: a leadership transfer is in progress, or we
             // just stepped down. Either way the client should retry.
             debug!("{} proposal dropped by raft: {error}", self.peer.tag());
@@ -163,17 +226,18 @@ impl<'a> PeerMsgHandler<'a> {
                 leader: self.peer.leader(),
             };
             callback.fail(&error, term);
-            return;
+            return None;
         }
         if self.peer.raft_group.raft.raft_log.last_index() < index {
             callback.fail(&Error::StaleCommand, term);
-            return;
+            return None;
         }
         self.peer.proposals.push_back(Proposal {
             index,
             term,
             callback,
         });
+        Some(index)
     }
 
     /// The checks TinyKV's `preProposeRaftCommand` makes, in its order.
@@ -248,14 +312,6 @@ impl<'a> PeerMsgHandler<'a> {
                 });
             }
         }
-        if request.admin_request.is_some()
-            && request.admin_request().cmd_type() != AdminCmdType::CompactLog
-        {
-            return Err(Error::InvalidRequest(format!(
-                "admin command {:?} is not supported yet",
-                request.admin_request().cmd_type()
-            )));
-        }
         Ok(())
     }
 
@@ -269,6 +325,13 @@ impl<'a> PeerMsgHandler<'a> {
         if self.peer.ticks_since_log_gc >= gc_ticks {
             self.peer.ticks_since_log_gc = 0;
             self.on_raft_log_gc_tick();
+        }
+        self.peer.ticks_since_split_check += 1;
+        let split_ticks =
+            (self.ctx.config.split_region_check_tick_interval.as_millis() / base).max(1) as u64;
+        if self.peer.ticks_since_split_check >= split_ticks {
+            self.peer.ticks_since_split_check = 0;
+            self.on_split_region_check_tick();
         }
     }
 
@@ -326,6 +389,19 @@ impl<'a> PeerMsgHandler<'a> {
                 return;
             }
         };
+        chain!(
+            "PeerMsgHandler::on_raft_log_gc_tick",
+            self.peer.region_id(),
+            compact_index,
+            "store {}: proposing CompactLog (applied {applied}, first {first_index})",
+            self.ctx.store_id
+        );
+        self.propose_compact_log(compact_index, compact_term);
+    }
+
+    /// Proposes a CompactLog up to `compact_index` (whose term is
+    /// `compact_term`); nobody waits for its answer.
+    fn propose_compact_log(&mut self, compact_index: u64, compact_term: u64) {
         let mut request = RaftCmdRequest::new();
         request.mut_header().region_id = self.peer.region_id();
         request.mut_header().peer = Some(self.peer.meta.clone()).into();
@@ -334,16 +410,38 @@ impl<'a> PeerMsgHandler<'a> {
         admin.mut_compact_log().compact_index = compact_index;
         admin.mut_compact_log().compact_term = compact_term;
         request.admin_request = Some(admin).into();
-        chain!(
-            "PeerMsgHandler::on_raft_log_gc_tick",
-            self.peer.region_id(),
-            compact_index,
-            "store {}: proposing CompactLog (applied {applied}, first {first_index})",
-            self.ctx.store_id
-        );
         let (callback, _receiver) = Callback::new();
         self.peer.last_proposed_compact_index = compact_index;
         self.propose_raft_command(RaftCommand { request, callback });
+    }
+
+    /// Proposes a CompactLog up to the applied index (keeping the last
+    /// entry), whatever the GC limits say. Leader only.
+    fn compact_log_now(&mut self) -> std::result::Result<String, String> {
+        if !self.peer.is_leader() {
+            return Err(format!("{} is not the leader", self.peer.tag()));
+        }
+        let applied = self.peer.storage().applied_index();
+        let first_index = self.peer.storage().truncated_index() + 1;
+        let compact_index = applied.saturating_sub(1);
+        if compact_index < first_index {
+            return Ok(format!(
+                "region {}: nothing to compact (log starts at {first_index}, applied {applied})",
+                self.peer.region_id()
+            ));
+        }
+        let compact_term = self
+            .peer
+            .raft_group
+            .raft
+            .raft_log
+            .term(compact_index)
+            .map_err(|error| error.to_string())?;
+        self.propose_compact_log(compact_index, compact_term);
+        Ok(format!(
+            "region {}: compacting the log up to index {compact_index}",
+            self.peer.region_id()
+        ))
     }
 
     fn on_snapshot_status(&mut self, to_peer_id: u64, status: raft::SnapshotStatus) {

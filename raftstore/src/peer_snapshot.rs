@@ -195,6 +195,18 @@ impl Peer {
         };
         self.storage().snapshot_state.borrow_mut().state = new_state;
         ctx.store_meta.remove_pending_snapshot(region_id);
+        if self.pending_destroy {
+            // Removed while the region worker was writing the range; now
+            // that it is done, finish the destroy (Tombstone wins).
+            self.storage().snapshot_state.borrow_mut().state = SnapState::Relax;
+            if let Err(error) = self.destroy(ctx, None, "removed while applying a snapshot") {
+                error!(
+                    "{} destroy after snapshot apply failed: {error}",
+                    self.tag()
+                );
+            }
+            return;
+        }
         if success {
             info!(
                 "{} snapshot applied; serving from index {applied}",

@@ -75,19 +75,35 @@ impl PeerStorage {
         tag: String,
     ) -> Result<PeerStorage> {
         let region_id = region.id;
-        let mut raft_state = match engines
+        let raft_state = engines
             .raft
-            .get_msg::<RaftLocalState>(&keys::raft_state_key(region_id))?
-        {
-            Some(state) => state,
-            None => RaftLocalState::new(),
-        };
+            .get_msg::<RaftLocalState>(&keys::raft_state_key(region_id))?;
         let apply_state = match engines
             .kv
             .get_msg::<RaftApplyState>(&keys::apply_state_key(region_id))?
         {
             Some(state) => state,
             None => RaftApplyState::new(),
+        };
+        let mut raft_state = match raft_state {
+            Some(state) => state,
+            // A region born from a split has its whole initial state in the
+            // kv engine (written with the split, in one batch): its log
+            // starts empty right after the truncated index, which is also
+            // what it has applied. Derive the raft state from that.
+            None if !region.peers.is_empty()
+                && apply_state.applied_index == apply_state.truncated_state().index
+                && apply_state.applied_index > 0 =>
+            {
+                let mut state = RaftLocalState::new();
+                state.last_index = apply_state.truncated_state().index;
+                state.last_term = apply_state.truncated_state().term;
+                let hard_state = state.mut_hard_state();
+                hard_state.term = apply_state.truncated_state().term;
+                hard_state.commit = apply_state.truncated_state().index;
+                state
+            }
+            None => RaftLocalState::new(),
         };
         // The hard state is persisted before anything is applied, so the
         // log must reach at least the applied index. Anything else means the

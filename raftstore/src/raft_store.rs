@@ -15,6 +15,7 @@
 //! | `region_task-N` (routes), `region_task_apply-N`, `region_task_gen-N` | region_task.rs | `RegionTask` |
 //! | `raftlog_gc-N` | raftlog_gc.rs | `RaftLogGcTask` |
 //! | `snap_runner-N` | snap_runner.rs | `SnapTask` |
+//! | `split_check-N` | split_check.rs | `SplitCheckTask` |
 //!
 //! `RaftStore::stop` closes the shutdown channel; the raft and store
 //! workers leave their loops and drop their senders, which closes the other
@@ -39,11 +40,13 @@ use crate::errors::{Error, Result};
 use crate::msg::{Callback, CallbackReceiver, PeerMsg, RaftCommand};
 use crate::peer::Peer;
 use crate::raft_worker::RaftWorker;
-use crate::region_task::{ApplyTask, RegionTask, RegionWorker};
+use crate::region_task::{ApplyTask, DestroyTask, RegionTask, RegionWorker};
 use crate::router::Router;
+use crate::scheduler_client::SchedulerClient;
 use crate::snap_manager::{SnapKey, SnapKind, SnapManager};
 use crate::snap_runner::{SnapSender, SnapshotReceiver};
 use crate::snapshot_state::SnapState;
+use crate::split_check::SplitChecker;
 use crate::store_context::StoreContext;
 use crate::store_meta::StoreMeta;
 use crate::store_worker::{create_peer, StoreWorker};
@@ -76,6 +79,7 @@ impl RaftStore {
         engines: Engines,
         config: Config,
         transport: Arc<dyn Transport>,
+        scheduler: Arc<dyn SchedulerClient>,
         snap_dir: PathBuf,
     ) -> Result<RaftStore> {
         config.validate().map_err(Error::InvalidRequest)?;
@@ -98,6 +102,7 @@ impl RaftStore {
         let (region_sender, region_mailbox) = crossbeam_channel::unbounded();
         let (gc_sender, gc_mailbox) = crossbeam_channel::unbounded();
         let (snap_sender, snap_mailbox) = crossbeam_channel::unbounded();
+        let (split_check_sender, split_check_mailbox) = crossbeam_channel::unbounded();
         let (shutdown_sender, shutdown) = crossbeam_channel::bounded::<()>(0);
         let router = Router::new(store_id, raft_sender, store_sender);
         let snap_manager = SnapManager::new(
@@ -137,6 +142,18 @@ impl RaftStore {
             .start(snap_mailbox)
             .map_err(|error| Error::Closed(format!("cannot start snap_runner: {error}")))?,
         );
+        threads.push(
+            SplitChecker::new(
+                store_id,
+                engines.clone(),
+                router.clone(),
+                scheduler,
+                config.region_max_size,
+                config.region_split_size,
+            )
+            .start(split_check_mailbox)
+            .map_err(|error| Error::Closed(format!("cannot start split_check: {error}")))?,
+        );
         let store_worker = StoreWorker::new(
             store_id,
             config.clone(),
@@ -162,6 +179,7 @@ impl RaftStore {
             snap_runner: snap_sender,
             store_meta: Arc::clone(&store_meta),
             snap_manager: snap_manager.clone(),
+            split_check: split_check_sender,
         };
         let raft_worker = RaftWorker::new(context, raft_mailbox, shutdown);
         threads.push(spawn(format!("raft_worker-{store_id}"), move || {
@@ -253,6 +271,22 @@ impl RaftStore {
             .map_err(|_| format!("region {region_id}: no answer within {timeout:?}"))?
     }
 
+    /// Compacts `region_id`'s log up to its applied index now (this store
+    /// must lead the region) and waits up to `timeout` for the proposal.
+    pub fn compact_log_now(
+        &self,
+        region_id: u64,
+        timeout: Duration,
+    ) -> std::result::Result<String, String> {
+        let (reply, outcome) = crossbeam_channel::bounded(1);
+        self.router
+            .send(region_id, PeerMsg::CompactLogNow { reply })
+            .map_err(|error| error.to_string())?;
+        outcome
+            .recv_timeout(timeout)
+            .map_err(|_| format!("region {region_id}: no answer within {timeout:?}"))?
+    }
+
     /// Stops every thread and waits for them (see the module docs).
     pub fn stop(mut self) {
         self.shutdown_and_join();
@@ -306,9 +340,11 @@ fn load_peers(
     }
     let mut peers = Vec::new();
     let mut reapply = Vec::new();
-    for state in states {
+    let mut tombstones = Vec::new();
+    for state in &states {
         let region = state.region().clone();
         if state.state() == PeerState::Tombstone {
+            tombstones.push(region);
             continue;
         }
         let Some(meta) = region
@@ -336,7 +372,65 @@ fn load_peers(
         }
         peers.push(peer);
     }
+    finish_destroys(store_id, engines, region_worker, &states, &tombstones)?;
     Ok((peers, reapply))
+}
+
+/// Completes the destroy of Tombstone regions that a crash may have
+/// interrupted (see `peer_destroy.rs`): their leftover raft state goes, and
+/// their data range is destroyed again unless a live region of this store
+/// now owns part of it (that region's data is authoritative; a snapshot
+/// cleared its range before ingesting). Deleting an empty range is cheap.
+fn finish_destroys(
+    store_id: u64,
+    engines: &Engines,
+    region_worker: &Sender<RegionTask>,
+    states: &[RegionLocalState],
+    tombstones: &[proto::metapb::Region],
+) -> Result<()> {
+    let overlaps = |a: &proto::metapb::Region, b: &proto::metapb::Region| {
+        (a.end_key.is_empty() || b.start_key < a.end_key)
+            && (b.end_key.is_empty() || a.start_key < b.end_key)
+    };
+    for region in tombstones {
+        if engines
+            .raft
+            .get_msg::<RaftLocalState>(&keys::raft_state_key(region.id))?
+            .is_some()
+        {
+            info!(
+                "store {store_id}: [region {}] deleting the raft state of a destroyed peer",
+                region.id
+            );
+            let mut batch = WriteBatch::new();
+            batch.delete_range_cf(
+                storage::CF_DEFAULT,
+                &keys::region_raft_prefix(region.id),
+                &keys::region_raft_prefix_end(region.id),
+            );
+            engines.raft.write(batch, true)?;
+        }
+        if region.peers.is_empty() {
+            // Never initialized: it had no data.
+            continue;
+        }
+        let owned_by_live_region = states.iter().any(|state| {
+            state.state() != PeerState::Tombstone
+                && !state.region().peers.is_empty()
+                && overlaps(state.region(), region)
+        });
+        if owned_by_live_region {
+            continue;
+        }
+        let task = DestroyTask {
+            region: region.clone(),
+            delete_data: true,
+        };
+        if region_worker.send(RegionTask::Destroy(task)).is_err() {
+            warn!("store {store_id}: region worker is gone");
+        }
+    }
+    Ok(())
 }
 
 /// A region found `Applying` at startup: make the raft engine agree with

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use log::{error, info, warn};
+use log::{error, warn};
 use proto::eraftpb::{ConfState, Snapshot};
 use proto::metapb::Region;
 use proto::raft_serverpb::{
@@ -79,11 +79,15 @@ pub struct ApplyTask {
     pub snapshot: Snapshot,
 }
 
-/// Delete the data of a destroyed region.
+/// Delete the data and snapshot files of a destroyed region.
 #[derive(Debug)]
 pub struct DestroyTask {
     /// The region whose data to delete.
     pub region: Region,
+    /// Whether to delete the region's data range. False for a peer that
+    /// was never initialized: it holds no data, and its empty range would
+    /// mean the whole key space.
+    pub delete_data: bool,
 }
 
 /// A task for the region worker.
@@ -437,20 +441,30 @@ impl RegionWorker {
 
     fn handle_destroy(&self, task: DestroyTask) {
         let region = &task.region;
-        let start = keys::data_key(&region.start_key);
-        let end = keys::data_end_key(&region.end_key);
-        for cf in ALL_CFS {
-            if let Err(error) = self.engines.kv.delete_range_cf(cf, &start, &end) {
-                error!(
-                    "store {}: [region {}] destroying data failed: {error}",
-                    self.store_id, region.id
-                );
-                return;
+        // Snapshot files of the region (generated or received) that no
+        // stream or apply still uses; those in use are collected by the
+        // snapshot GC once released.
+        let deleted_files = self.snap_manager.delete_region(region.id);
+        if task.delete_data {
+            let start = keys::data_key(&region.start_key);
+            let end = keys::data_end_key(&region.end_key);
+            for cf in ALL_CFS {
+                if let Err(error) = self.engines.kv.delete_range_cf(cf, &start, &end) {
+                    error!(
+                        "store {}: [region {}] destroying data failed: {error}",
+                        self.store_id, region.id
+                    );
+                    return;
+                }
             }
         }
-        info!(
-            "store {}: [region {}] data destroyed",
-            self.store_id, region.id
+        chain!(
+            "RegionWorker::handle_destroy",
+            region.id,
+            0,
+            "store {}: data range {}deleted, {deleted_files} snapshot(s) deleted",
+            self.store_id,
+            if task.delete_data { "" } else { "(none) not " }
         );
     }
 }

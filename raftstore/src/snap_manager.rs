@@ -389,6 +389,19 @@ impl SnapManager {
         deleted
     }
 
+    /// Deletes every snapshot of `region_id` that is not in use (its region
+    /// was destroyed on this store). Returns how many it deleted.
+    pub fn delete_region(&self, region_id: u64) -> usize {
+        let mut deleted = 0;
+        for (kind, key, _) in self.list() {
+            if key.region_id == region_id && !self.is_in_use(kind, key) {
+                self.delete(kind, key);
+                deleted += 1;
+            }
+        }
+        deleted
+    }
+
     /// How many GC rounds ([`SnapManager::gc`]) have finished so far.
     pub fn gc_rounds(&self) -> u64 {
         self.gc_rounds.load(Ordering::SeqCst)

@@ -142,6 +142,13 @@ impl SnapshotState {
                         }
                         Err(reason) => {
                             info!("{tag} generated snapshot is no longer usable ({reason}); generating a new one");
+                            chain!(
+                                "PeerStorage::snapshot",
+                                storage.region().id,
+                                snapshot.metadata().index,
+                                "store {}: generated snapshot discarded: {reason}",
+                                self.store_id
+                            );
                         }
                     }
                 }
@@ -213,11 +220,22 @@ fn validate(storage: &PeerStorage, snapshot: &Snapshot, request_index: u64) -> R
     }
     let data = RaftSnapshotData::parse_from_bytes(&snapshot.data)
         .map_err(|error| format!("bad snapshot data: {error}"))?;
-    let snapshot_conf_ver = data.region().region_epoch().conf_ver;
-    let current_conf_ver = storage.region().region_epoch().conf_ver;
-    if snapshot_conf_ver < current_conf_ver {
+    // A snapshot made before a membership change or a split describes a
+    // region that no longer exists in that shape (other members, a wider
+    // range): generate a new one rather than ship the old (TiKV's
+    // validate_snap does the same).
+    let snapshot_epoch = data.region().region_epoch();
+    let current_epoch = storage.region().region_epoch();
+    if snapshot_epoch.conf_ver < current_epoch.conf_ver {
         return Err(format!(
-            "conf_ver {snapshot_conf_ver} is stale (now {current_conf_ver})"
+            "conf_ver {} is stale (now {})",
+            snapshot_epoch.conf_ver, current_epoch.conf_ver
+        ));
+    }
+    if snapshot_epoch.version < current_epoch.version {
+        return Err(format!(
+            "version {} is stale (now {}): the region was split",
+            snapshot_epoch.version, current_epoch.version
         ));
     }
     Ok(())

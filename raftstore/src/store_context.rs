@@ -12,6 +12,7 @@ use crate::region_task::RegionTask;
 use crate::router::Router;
 use crate::snap_manager::SnapManager;
 use crate::snap_runner::SnapTask;
+use crate::split_check::SplitCheckTask;
 use crate::store_meta::StoreMeta;
 use crate::transport::Transport;
 
@@ -37,4 +38,6 @@ pub struct StoreContext {
     pub store_meta: Arc<StoreMeta>,
     /// The snapshot directory and registry.
     pub snap_manager: SnapManager,
+    /// The split checker's mailbox.
+    pub split_check: Sender<SplitCheckTask>,
 }

@@ -57,6 +57,18 @@ impl StoreMeta {
         regions.insert(status.region.id, status);
     }
 
+    /// Replaces the region of an already published status (a conf change
+    /// or split applied; the rest is published after the Ready).
+    pub fn update_region(&self, region: &Region) {
+        let mut regions = self
+            .regions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(status) = regions.get_mut(&region.id) {
+            status.region = region.clone();
+        }
+    }
+
     /// Forgets a region (its peer was destroyed).
     pub fn remove(&self, region_id: u64) {
         let mut regions = self

@@ -23,6 +23,7 @@ use protobuf::Message as _;
 use raftstore::{CmdResponse, Config};
 use storage::{keys, WriteBatch};
 use tinykv_tests::cluster::{get_request, put_request, test_seed, Cluster, FIRST_REGION_ID};
+use tinykv_tests::scenarios::wait_until;
 use tinykv_tests::workload::{run_generic_workload, WorkloadOptions};
 
 /// How long a direct command may wait for its answer in these tests: it
@@ -70,29 +71,12 @@ fn command(
 
 /// Proposes `request` directly on `store_id`'s router and waits for the answer.
 fn send_to(cluster: &Cluster, store_id: u64, request: RaftCmdRequest) -> CmdResponse {
-    let receiver = cluster
-        .with_store(store_id, |store| store.send_command(request))
-        .unwrap_or_else(|| cluster.fail(&format!("store {store_id} is not running")))
-        .unwrap_or_else(|error| {
-            cluster.fail(&format!("store {store_id} refused the command: {error}"))
-        });
-    receiver.wait(ANSWER_TIMEOUT).unwrap_or_else(|| {
-        cluster.fail(&format!(
-            "store {store_id} did not answer in {ANSWER_TIMEOUT:?}"
-        ))
-    })
+    cluster.send_request_to(store_id, request, ANSWER_TIMEOUT)
 }
 
 /// The region error of a response; fails the test if there is none.
 fn region_error(cluster: &Cluster, response: &CmdResponse) -> errorpb::Error {
-    let header = response.response.header();
-    if !header.error.is_some() {
-        cluster.fail(&format!(
-            "expected a region error, got a success: {:?}",
-            response.response
-        ));
-    }
-    header.error().clone()
+    cluster.region_error_of(response)
 }
 
 /// A follower (a running store that is not the leader of region 1).
@@ -102,22 +86,6 @@ fn a_follower(cluster: &Cluster, leader: u64) -> u64 {
         .into_iter()
         .find(|&store_id| store_id != leader)
         .unwrap_or_else(|| cluster.fail("no follower is running"))
-}
-
-/// Waits until `condition` holds, failing the test after `timeout`.
-fn wait_until(
-    cluster: &Cluster,
-    what: &str,
-    timeout: Duration,
-    mut condition: impl FnMut() -> bool,
-) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        if Instant::now() > deadline {
-            cluster.fail(&format!("{what}: not reached after {timeout:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// The term store `store_id` publishes for region 1.

@@ -6,4 +6,5 @@ mod docs;
 mod lab1;
 mod lab2b;
 mod lab2c;
+mod lab3b;
 mod playground;

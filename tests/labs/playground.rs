@@ -25,6 +25,33 @@ fn demo_script_runs() {
         all.contains("store 3 caught up: cherry = dark red"),
         "{all}"
     );
+    assert!(all.contains("split: region 1 [-, c) and region"), "{all}");
+    assert!(all.contains("ok: date = brown"), "{all}");
+}
+
+/// The admin commands work from the prompt: move leadership, remove and
+/// add a peer, and `regions` lists every region with its range and epoch.
+#[test]
+fn admin_commands_work() {
+    let playground = Playground::start(3, None, test_seed("playground::admin_commands_work"));
+    let run = |line: &str| {
+        playground
+            .execute(line)
+            .unwrap_or_else(|error| panic!("{line:?} failed: {error}"))
+            .unwrap_or_default()
+    };
+    run("put a 1");
+    run("transfer-leader 1 2");
+    run("remove-peer 1 3");
+    run("add-peer 1 3");
+    run("split m");
+    let regions = run("regions");
+    assert!(regions.contains("[-, m)"), "{regions}");
+    assert!(regions.contains("[m, -)"), "{regions}");
+    assert!(regions.contains("conf_ver 3"), "{regions}");
+    assert!(playground.execute("split").is_err());
+    assert!(playground.execute("add-peer 1 9").is_err());
+    assert!(playground.execute("remove-peer x 1").is_err());
 }
 
 /// Bad commands are errors with a hint, never panics.
@@ -40,6 +67,10 @@ fn bad_commands_are_errors() {
         "partition a,b",
         "scan a",
         "log maybe",
+        "split",
+        "compact",
+        "transfer-leader 1",
+        "add-peer one 2",
     ] {
         assert!(
             playground.execute(line).is_err(),

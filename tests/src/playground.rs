@@ -12,8 +12,12 @@
 //! | `stop N` / `start N` | stop / start store N (engines really closed and reopened) |
 //! | `partition 1,2 3` | only stores in the same group can talk |
 //! | `heal` | remove every network fault |
-//! | `regions` | every store's view of every region |
-//! | `leader` | the current leader of region 1 |
+//! | `regions` | every store's view of every region: range, epoch, role |
+//! | `leader [REGION]` | the current leader of a region (default 1) |
+//! | `split KEY` | split the region holding KEY so a region starts at KEY |
+//! | `add-peer REGION STORE` / `remove-peer REGION STORE` | membership change |
+//! | `transfer-leader REGION STORE` | move the region's leadership |
+//! | `compact REGION` | compact the region's log now (a stopped store then needs a snapshot) |
 //! | `wait N KEY` | wait until store N has applied KEY (shows a restarted store catching up) |
 //! | `snapshot [DIR]` | generate a snapshot of region 1 now (optionally export its files to DIR) |
 //! | `log on` / `log off` | show / hide the call-chain log lines (`tinykv::chain`) |
@@ -26,8 +30,8 @@ use raftstore::Config;
 
 use crate::cluster::{delete_request, put_request, Cluster, Filter, FIRST_REGION_ID};
 
-/// The built-in demo: write, lose a store, keep writing, bring it back and
-/// watch it catch up.
+/// The built-in demo: write, lose a store, keep writing, compact the log,
+/// bring the store back and watch it catch up by snapshot; then split.
 pub const DEMO_SCRIPT: &str = "\
 # A 3-store cluster keeps serving while one store is down.
 leader
@@ -39,9 +43,18 @@ stop 3
 # Store 3 is down: a quorum (stores 1 and 2) still accepts writes.
 put cherry dark red
 get cherry
+# Compact the log: store 3 can only catch up by snapshot now.
+compact 1
+log on
 start 3
 # Store 3 restarts from its own disk and catches up from the leader.
 wait 3 cherry
+log off
+# Split region 1 at \"c\": keys from c on live in a new region.
+log on
+split c
+log off
+put date brown
 regions
 ";
 
@@ -202,19 +215,43 @@ impl Playground {
                 "network healed".to_string()
             }
             "regions" => self.regions(),
-            "leader" => match self.cluster.leader_of(FIRST_REGION_ID) {
-                Some(peer) => format!(
-                    "region {FIRST_REGION_ID}: leader is peer {} on store {}",
+            "leader" => {
+                let region_id = match arguments.first() {
+                    Some(text) => parse_region(text)?,
+                    None => FIRST_REGION_ID,
+                };
+                let peer = self.wait_leader(region_id, timeout)?;
+                format!(
+                    "region {region_id}: leader is peer {} on store {}",
                     peer.id, peer.store_id
-                ),
-                None => {
-                    let peer = self.cluster.wait_leader(FIRST_REGION_ID, timeout);
-                    format!(
-                        "region {FIRST_REGION_ID}: leader is peer {} on store {}",
-                        peer.id, peer.store_id
-                    )
-                }
-            },
+                )
+            }
+            "split" => {
+                let [key] = arguments[..] else {
+                    return Err("usage: split KEY".to_string());
+                };
+                self.split(key.as_bytes(), timeout)?
+            }
+            "add-peer" | "remove-peer" | "transfer-leader" => {
+                let [region, _] = arguments[..] else {
+                    return Err(format!("usage: {command} REGION STORE"));
+                };
+                let region_id = parse_region(region)?;
+                let store = store_argument(1)?;
+                self.admin(command, region_id, store, timeout)?
+            }
+            "compact" => {
+                let [region] = arguments[..] else {
+                    return Err("usage: compact REGION".to_string());
+                };
+                let region_id = parse_region(region)?;
+                let leader = self.wait_leader(region_id, timeout)?;
+                self.cluster
+                    .with_store(leader.store_id, |store| {
+                        store.compact_log_now(region_id, timeout)
+                    })
+                    .ok_or("the leader's store is not running")??
+            }
             "wait" => {
                 let store = store_argument(0)?;
                 let key = arguments.get(1).ok_or("usage: wait STORE KEY")?;
@@ -281,6 +318,7 @@ impl Playground {
         }
     }
 
+    /// Every region on every store: range, epoch, role, log position.
     fn regions(&self) -> String {
         let mut text = String::new();
         for store in self.cluster.store_ids() {
@@ -288,21 +326,24 @@ impl Playground {
                 text.push_str(&format!("store {store}: stopped\n"));
                 continue;
             }
-            for (_, status) in self
+            let statuses = self
                 .cluster
-                .region_statuses(FIRST_REGION_ID)
-                .into_iter()
-                .filter(|(id, _)| *id == store)
-            {
+                .with_store(store, |running| running.store_meta().all())
+                .unwrap_or_default();
+            if statuses.is_empty() {
+                text.push_str(&format!("store {store}: no regions\n"));
+            }
+            for status in statuses {
+                let region = &status.region;
                 text.push_str(&format!(
-                    "store {store}: region {} peer {} {} term {} applied {} first log index {}\n",
-                    status.region.id,
+                    "store {store}: region {} [{}, {}) epoch (conf_ver {}, version {}) peer {} {} term {} applied {} first log index {}\n",
+                    region.id,
+                    display_key(&region.start_key),
+                    display_key(&region.end_key),
+                    region.region_epoch().conf_ver,
+                    region.region_epoch().version,
                     status.peer_id,
-                    if status.is_leader {
-                        "LEADER"
-                    } else {
-                        "follower"
-                    },
+                    if status.is_leader { "LEADER" } else { "follower" },
                     status.term,
                     status.applied_index,
                     status.first_index
@@ -311,8 +352,160 @@ impl Playground {
         }
         text.trim_end().to_string()
     }
+
+    /// Waits up to `timeout` for a leader of `region_id`.
+    fn wait_leader(
+        &self,
+        region_id: u64,
+        timeout: Duration,
+    ) -> Result<proto::metapb::Peer, String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(peer) = self.cluster.leader_of(region_id) {
+                return Ok(peer);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "region {region_id} has no leader after {timeout:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Splits the region holding `key` at `key`.
+    fn split(&self, key: &[u8], timeout: Duration) -> Result<String, String> {
+        let region = self
+            .cluster
+            .region_for_key(key)
+            .ok_or("no region holds that key")?;
+        if region.start_key == key {
+            return Err(format!("region {} already starts at that key", region.id));
+        }
+        let response = self.admin_until_answered(region.id, timeout, || {
+            self.cluster.split_request(&region, key)
+        })?;
+        let regions = &response.admin_response().split().regions;
+        let described: Vec<String> = regions
+            .iter()
+            .map(|region| {
+                format!(
+                    "region {} [{}, {})",
+                    region.id,
+                    display_key(&region.start_key),
+                    display_key(&region.end_key)
+                )
+            })
+            .collect();
+        Ok(format!("split: {}", described.join(" and ")))
+    }
+
+    /// add-peer / remove-peer / transfer-leader of `region_id` on `store`.
+    fn admin(
+        &self,
+        command: &str,
+        region_id: u64,
+        store: u64,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        use proto::eraftpb::ConfChangeType;
+        use proto::raft_cmdpb::{AdminCmdType, AdminRequest};
+        let region = self
+            .cluster
+            .region(region_id)
+            .ok_or_else(|| format!("no running store knows region {region_id}"))?;
+        let existing = region
+            .peers
+            .iter()
+            .find(|peer| peer.store_id == store)
+            .cloned();
+        let admin = match command {
+            "add-peer" => {
+                if existing.is_some() {
+                    return Err(format!(
+                        "region {region_id} already has a peer on store {store}"
+                    ));
+                }
+                let mut peer = proto::metapb::Peer::new();
+                peer.id = self.cluster.ids().alloc_id();
+                peer.store_id = store;
+                Cluster::change_peer_request(ConfChangeType::AddNode, &peer)
+            }
+            "remove-peer" => {
+                let peer = existing
+                    .ok_or_else(|| format!("region {region_id} has no peer on store {store}"))?;
+                Cluster::change_peer_request(ConfChangeType::RemoveNode, &peer)
+            }
+            _ => {
+                let peer = existing
+                    .ok_or_else(|| format!("region {region_id} has no peer on store {store}"))?;
+                let mut admin = AdminRequest::new();
+                admin.set_cmd_type(AdminCmdType::TransferLeader);
+                admin.mut_transfer_leader().peer = Some(peer).into();
+                admin
+            }
+        };
+        self.admin_until_answered(region_id, timeout, || admin.clone())?;
+        Ok(format!(
+            "ok: {command} region {region_id} store {store} (see `regions`)"
+        ))
+    }
+
+    /// Sends the admin command built by `admin` to the region's leader
+    /// until a leader answers (no leader yet, or NotLeader during an
+    /// election, are retried); a region error in that answer is an `Err`.
+    fn admin_until_answered(
+        &self,
+        region_id: u64,
+        timeout: Duration,
+        admin: impl Fn() -> proto::raft_cmdpb::AdminRequest,
+    ) -> Result<proto::raft_cmdpb::RaftCmdResponse, String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let outcome = self.cluster.admin_request(region_id, admin(), left);
+            let retry = match &outcome {
+                Err(_) => true,
+                Ok(response) => {
+                    response.header().error.is_some()
+                        && response.header().error().not_leader.is_some()
+                }
+            };
+            if !retry || std::time::Instant::now() > deadline {
+                let response = outcome?;
+                region_result(&response)?;
+                return Ok(response);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A region id argument.
+fn parse_region(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?} is not a region id"))
+}
+
+/// A key for display: empty bounds show as "-".
+fn display_key(key: &[u8]) -> String {
+    if key.is_empty() {
+        "-".to_string()
+    } else {
+        String::from_utf8_lossy(key).to_string()
+    }
+}
+
+/// The region error of an admin response, as an `Err`.
+fn region_result(response: &proto::raft_cmdpb::RaftCmdResponse) -> Result<(), String> {
+    if response.header().error.is_some() {
+        return Err(response.header().error().message.clone());
+    }
+    Ok(())
 }
 
 const HELP: &str =
     "commands: put KEY VALUE | get KEY | delete KEY | scan START END | stop N | start N | \
-partition 1,2 3 | heal | regions | leader | wait N KEY | snapshot [DIR] | log on|off | help | quit";
+partition 1,2 3 | heal | regions | leader [REGION] | wait N KEY | snapshot [DIR] | \
+split KEY | add-peer REGION STORE | remove-peer REGION STORE | transfer-leader REGION STORE | \
+compact REGION | log on|off | help | quit";

@@ -16,6 +16,7 @@
 //! cluster (also while a failing test unwinds) stops every store first and
 //! then removes the directories.
 
+mod admin;
 mod filter;
 mod network;
 mod requests;
@@ -38,7 +39,7 @@ pub use network::{Endpoint, Network, NetworkStats, StoreTransport};
 pub use requests::{
     delete_request, get_request, get_request_cf, put_request, put_request_cf, snap_request,
 };
-pub use scheduler::MockScheduler;
+pub use scheduler::{IdAllocator, MockScheduler, FIRST_ALLOCATED_ID};
 pub use seed::test_seed;
 
 /// A key and its value, as scans return them.
@@ -65,6 +66,9 @@ pub struct Cluster {
     config: Config,
     network: Network,
     scheduler: Mutex<MockScheduler>,
+    /// Unique ids for new peers and split regions (the stores' `ask_split`
+    /// and the test helpers share it).
+    ids: Arc<IdAllocator>,
     stores: Mutex<BTreeMap<u64, StoreSlot>>,
     /// Keeps the data directories until the cluster is dropped (after the stores stop).
     _root: Option<tempfile::TempDir>,
@@ -123,6 +127,7 @@ impl Cluster {
             config,
             network: Network::new(seed),
             scheduler: Mutex::new(MockScheduler::default()),
+            ids: Arc::new(IdAllocator::default()),
             stores: Mutex::new(BTreeMap::new()),
             _root: root,
             root_path,
@@ -252,6 +257,7 @@ impl Cluster {
             engines,
             self.config.clone(),
             transport,
+            Arc::clone(&self.ids) as Arc<dyn raftstore::SchedulerClient>,
             data_dir.join("snap"),
         )
         .unwrap_or_else(|error| self.fail(&format!("start store {store_id}: {error}")));
@@ -371,6 +377,29 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .region_for_key(key)
+    }
+
+    /// The newest view (highest epoch) of region `region_id` among the
+    /// running stores.
+    pub fn region(&self, region_id: u64) -> Option<Region> {
+        self.scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .region(region_id)
+    }
+
+    /// The newest view of every region known to a running store, sorted
+    /// by start key.
+    pub fn regions(&self) -> Vec<Region> {
+        self.scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .regions()
+    }
+
+    /// The cluster's id allocator.
+    pub fn ids(&self) -> &IdAllocator {
+        &self.ids
     }
 
     /// Every running store's status for `region_id`, by store id.
@@ -656,16 +685,22 @@ impl Cluster {
         .flatten()
     }
 
-    /// Waits until every running store holds identical data for
-    /// `region_id` (the same [`Cluster::region_data_hash`]); returns that
-    /// hash. Applied indexes are not compared: replicas may differ by
+    /// Waits until every running store that holds a peer of `region_id`
+    /// (in its newest known membership) holds identical data in the
+    /// region's range (the same [`Cluster::region_data_hash`]); returns
+    /// that hash. Applied indexes are not compared: replicas may differ by
     /// entries that change no data (an election's empty entry).
     pub fn must_replicas_converge(&self, region_id: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         loop {
+            let members: Vec<u64> = self
+                .region(region_id)
+                .map(|region| region.peers.iter().map(|peer| peer.store_id).collect())
+                .unwrap_or_default();
             let hashes: HashMap<u64, Option<u64>> = self
                 .running_store_ids()
                 .into_iter()
+                .filter(|store_id| members.contains(store_id))
                 .map(|store_id| (store_id, self.region_data_hash(store_id, region_id)))
                 .collect();
             let distinct: std::collections::HashSet<_> = hashes.values().collect();

@@ -8,10 +8,46 @@
 //! heartbeat; this one is never behind the stores.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use proto::metapb::{Peer, Region};
-use raftstore::{RegionStatus, StoreMeta};
+use raftstore::{RegionStatus, SchedulerClient, SplitIds, StoreMeta};
+
+/// The first id the cluster's allocator hands out: far above the ids the
+/// bootstrap uses (region 1, peers 1..=n), so they can never collide.
+pub const FIRST_ALLOCATED_ID: u64 = 1000;
+
+/// Hands out unique ids (new peers, split regions) to the stores and the
+/// test helpers, like the scheduler's id allocator.
+#[derive(Debug)]
+pub struct IdAllocator {
+    next: AtomicU64,
+}
+
+impl Default for IdAllocator {
+    fn default() -> IdAllocator {
+        IdAllocator {
+            next: AtomicU64::new(FIRST_ALLOCATED_ID),
+        }
+    }
+}
+
+impl IdAllocator {
+    /// A fresh id, never handed out before in this cluster.
+    pub fn alloc_id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+impl SchedulerClient for IdAllocator {
+    fn ask_split(&self, region: &Region) -> raftstore::Result<SplitIds> {
+        Ok(SplitIds {
+            new_region_id: self.alloc_id(),
+            new_peer_ids: region.peers.iter().map(|_| self.alloc_id()).collect(),
+        })
+    }
+}
 
 /// Reads region metadata straight from the running stores.
 #[derive(Default)]
@@ -67,6 +103,33 @@ impl MockScheduler {
                     region.region_epoch().conf_ver,
                 )
             })
+    }
+
+    /// The newest known version of every initialized region, sorted by
+    /// start key.
+    pub fn regions(&self) -> Vec<Region> {
+        let mut newest: HashMap<u64, Region> = HashMap::new();
+        for (_, status) in self.statuses() {
+            let region = status.region;
+            if region.peers.is_empty() {
+                continue;
+            }
+            let epoch = |region: &Region| {
+                (
+                    region.region_epoch().version,
+                    region.region_epoch().conf_ver,
+                )
+            };
+            match newest.get(&region.id) {
+                Some(known) if epoch(known) >= epoch(&region) => {}
+                _ => {
+                    newest.insert(region.id, region);
+                }
+            }
+        }
+        let mut regions: Vec<Region> = newest.into_values().collect();
+        regions.sort_by(|a, b| a.start_key.cmp(&b.start_key));
+        regions
     }
 
     /// The peer that claims leadership of `region_id` with the highest term

@@ -1,0 +1,29 @@
+//! [`SchedulerClient`]: what a store asks of the scheduler (the placement
+//! driver).
+//!
+//! raftstore only calls the trait. The test cluster implements it with an
+//! in-process id allocator (`tests/src/cluster/scheduler.rs`); the real
+//! scheduler of lab 3C implements it too, in-process or over gRPC.
+//!
+//! Called from worker threads that may wait (split_check), never from the
+//! raft worker: an answer can take a network round trip.
+
+use proto::metapb::Region;
+
+use crate::errors::Result;
+
+/// The ids a split needs: the new region's id, and one new peer id for each
+/// peer of the region being split (in the same order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitIds {
+    /// The id of the region that takes `[split_key, end)`.
+    pub new_region_id: u64,
+    /// The new region's peer ids, one per peer of the old region.
+    pub new_peer_ids: Vec<u64>,
+}
+
+/// The store's view of the scheduler.
+pub trait SchedulerClient: Send + Sync {
+    /// Allocates the ids for splitting `region` (TinyKV's `AskSplit`).
+    fn ask_split(&self, region: &Region) -> Result<SplitIds>;
+}
