@@ -11,8 +11,9 @@
 //! Crash safety of `Peer::destroy` (two engines, no shared batch):
 //!
 //! 1. kv engine, one synced batch: region state `Tombstone` (with the
-//!    newest epoch known, so late messages of older epochs create nothing),
-//!    the apply state and snapshot raft state deleted.
+//!    newest epoch known and this store's destroyed peer, so late messages
+//!    of older epochs or for that peer create nothing), the apply state and
+//!    snapshot raft state deleted.
 //! 2. raft engine, one synced batch: the region's log and raft state deleted.
 //! 3. region worker: the data range and the region's snapshot files deleted.
 //!
@@ -62,6 +63,20 @@ impl Peer {
         }
         let region_id = self.region_id();
         let mut tombstone_region = self.region().clone();
+        // The tombstone names this store's destroyed peer, even when the
+        // region it records (after a removal) no longer has it: the store
+        // worker refuses messages for that peer or older ones, and accepts
+        // a newer peer of this store (the region given back). An
+        // uninitialized peer's region stays without peers: that is how
+        // startup knows it had no data range to destroy.
+        if self.storage().is_initialized()
+            && !tombstone_region
+                .peers
+                .iter()
+                .any(|peer| peer.id == self.meta.id)
+        {
+            tombstone_region.peers.push(self.meta.clone());
+        }
         if let Some(newer) = newer_epoch {
             let epoch = tombstone_region.mut_region_epoch();
             epoch.conf_ver = epoch.conf_ver.max(newer.conf_ver);

@@ -187,16 +187,30 @@ impl StoreWorker {
                 )));
             }
             if state.state() == PeerState::Tombstone {
-                let destroyed_conf_ver = state.region().region_epoch().conf_ver;
-                if message.region_epoch().conf_ver <= destroyed_conf_ver {
+                // A message of the destroyed incarnation's time (an older
+                // configuration), or for the destroyed peer itself or an
+                // even older one (peer ids only grow), is stale. A message
+                // for a newer peer of this store is a new incarnation: the
+                // region was given back to this store.
+                let tombstone = state.region();
+                let destroyed_conf_ver = tombstone.region_epoch().conf_ver;
+                let destroyed_peer_id = tombstone
+                    .peers
+                    .iter()
+                    .find(|peer| peer.store_id == self.store_id)
+                    .map_or(0, |peer| peer.id);
+                if message.region_epoch().conf_ver < destroyed_conf_ver
+                    || to_peer.id <= destroyed_peer_id
+                {
                     warn!(
-                        "store {}: message for destroyed region {region_id} with stale epoch (conf_ver {} <= {destroyed_conf_ver}); dropped",
+                        "store {}: stale message for destroyed region {region_id} (conf_ver {} vs tombstone {destroyed_conf_ver}, peer {} vs destroyed {destroyed_peer_id}); dropped",
                         self.store_id,
-                        message.region_epoch().conf_ver
+                        message.region_epoch().conf_ver,
+                        to_peer.id
                     );
                     return Err(Error::EpochNotMatch {
                         message: "region was destroyed on this store".to_string(),
-                        current_regions: vec![state.region().clone()],
+                        current_regions: vec![tombstone.clone()],
                     });
                 }
             }

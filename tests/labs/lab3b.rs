@@ -23,6 +23,7 @@ use raftstore::{CmdResponse, Config};
 use storage::keys;
 use tinykv_tests::cluster::{put_request, Cluster, FIRST_REGION_ID};
 use tinykv_tests::scenarios::wait_until;
+use tinykv_tests::workload::{run_generic_workload, WorkloadOptions};
 
 /// How long the cluster may take to reach a state a test waits for.
 const WAIT: Duration = Duration::from_secs(20);
@@ -764,4 +765,214 @@ fn command_spanning_two_regions_changes_nothing() {
     assert!(error.key_not_in_region.is_some(), "{error:?}");
     cluster.must_get_equal(b"a", b"0");
     cluster.must_get_none(b"x");
+}
+
+// ---------------------------------------------------------------------------
+// TinyKV's generic 3B scenarios: the workload of lab 2B with peers moving
+// (conf_change) and regions splitting (split), linearizability-checked.
+// ---------------------------------------------------------------------------
+
+/// Runs the generic workload with `options` and checks that what it was
+/// about happened: regions split (`split`), peers moved (`conf_change`).
+fn workload_3b(test_name: &str, options: WorkloadOptions) {
+    let report = run_generic_workload(test_name, options.clone());
+    if options.split {
+        assert!(
+            report.regions > 1,
+            "[{test_name}] seed {}: no region was split",
+            report.seed
+        );
+    }
+    if options.conf_change {
+        assert!(
+            report.conf_changes > 0,
+            "[{test_name}] seed {}: no membership change was applied",
+            report.seed
+        );
+    }
+    eprintln!(
+        "[{test_name}] {} operations checked, {} regions, {} conf changes",
+        report.operations, report.regions, report.conf_changes
+    );
+}
+
+/// Peers move while one client writes and every store crashes each round (TinyKV TestConfChangeRecover3B).
+#[test]
+fn conf_change_recover() {
+    workload_3b(
+        "lab3b::conf_change_recover",
+        WorkloadOptions {
+            crash: true,
+            conf_change: true,
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// Peers move while five clients write and the stores crash (TinyKV TestConfChangeRecoverManyClients3B).
+#[test]
+fn conf_change_recover_many_clients() {
+    workload_3b(
+        "lab3b::conf_change_recover_many_clients",
+        WorkloadOptions {
+            clients: 5,
+            crash: true,
+            conf_change: true,
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// Peers move over a lossy, reordering network (TinyKV TestConfChangeUnreliable3B).
+#[test]
+fn conf_change_unreliable() {
+    workload_3b(
+        "lab3b::conf_change_unreliable",
+        WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            conf_change: true,
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// Peers move over a lossy network while the stores crash (TinyKV TestConfChangeUnreliableRecover3B).
+#[test]
+fn conf_change_unreliable_recover() {
+    workload_3b(
+        "lab3b::conf_change_unreliable_recover",
+        WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            crash: true,
+            conf_change: true,
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// Peers move, the log is compacted often (new peers need snapshots), lossy network, crashes (TinyKV TestConfChangeSnapshotUnreliableRecover3B).
+#[test]
+fn conf_change_snapshot_unreliable_recover() {
+    workload_3b(
+        "lab3b::conf_change_snapshot_unreliable_recover",
+        WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            crash: true,
+            conf_change: true,
+            max_raft_log: Some(100),
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// As above, with the stores partitioned at random while peers move (TinyKV TestConfChangeSnapshotUnreliableRecoverConcurrentPartition3B).
+#[test]
+fn conf_change_snapshot_unreliable_recover_concurrent_partition() {
+    workload_3b(
+        "lab3b::conf_change_snapshot_unreliable_recover_concurrent_partition",
+        WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            crash: true,
+            partitions: true,
+            conf_change: true,
+            max_raft_log: Some(100),
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// Regions split as one client writes and every store crashes each round (TinyKV TestSplitRecover3B).
+#[test]
+fn split_recover() {
+    workload_3b(
+        "lab3b::split_recover",
+        WorkloadOptions {
+            crash: true,
+            split: true,
+            keys_per_client: 20,
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// Regions split as five clients write and the stores crash (TinyKV TestSplitRecoverManyClients3B).
+#[test]
+fn split_recover_many_clients() {
+    workload_3b(
+        "lab3b::split_recover_many_clients",
+        WorkloadOptions {
+            clients: 5,
+            crash: true,
+            split: true,
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// Regions split over a lossy, reordering network (TinyKV TestSplitUnreliable3B).
+#[test]
+fn split_unreliable() {
+    workload_3b(
+        "lab3b::split_unreliable",
+        WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            split: true,
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// Regions split over a lossy network while the stores crash (TinyKV TestSplitUnreliableRecover3B).
+#[test]
+fn split_unreliable_recover() {
+    workload_3b(
+        "lab3b::split_unreliable_recover",
+        WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            crash: true,
+            split: true,
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// Splits and peer moves together, small log, lossy network, crashes (TinyKV TestSplitConfChangeSnapshotUnreliableRecover3B).
+#[test]
+fn split_conf_change_snapshot_unreliable_recover() {
+    workload_3b(
+        "lab3b::split_conf_change_snapshot_unreliable_recover",
+        WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            crash: true,
+            conf_change: true,
+            split: true,
+            max_raft_log: Some(100),
+            ..WorkloadOptions::default()
+        },
+    );
+}
+
+/// As above, with random partitions too (TinyKV TestSplitConfChangeSnapshotUnreliableRecoverConcurrentPartition3B).
+#[test]
+fn split_conf_change_snapshot_unreliable_recover_concurrent_partition() {
+    workload_3b(
+        "lab3b::split_conf_change_snapshot_unreliable_recover_concurrent_partition",
+        WorkloadOptions {
+            clients: 5,
+            unreliable: true,
+            crash: true,
+            partitions: true,
+            conf_change: true,
+            split: true,
+            max_raft_log: Some(100),
+            ..WorkloadOptions::default()
+        },
+    );
 }

@@ -66,6 +66,14 @@ pub struct WorkloadOptions {
     /// Split the stores into two random groups every few hundred
     /// milliseconds while the clients run.
     pub partitions: bool,
+    /// Move peers while the clients run (lab 3B): every 100–300 ms a random
+    /// region gets a peer added on a store without one, or loses one (never
+    /// below three peers).
+    pub conf_change: bool,
+    /// Split regions as they grow (lab 3B): a region over
+    /// [`SPLIT_REGION_MAX_SIZE`] bytes is split, so the clients' writes
+    /// multiply the regions.
+    pub split: bool,
     /// How many rounds to run.
     pub rounds: usize,
     /// How long the clients run in each round.
@@ -93,6 +101,8 @@ impl Default for WorkloadOptions {
             unreliable: false,
             crash: false,
             partitions: false,
+            conf_change: false,
+            split: false,
             rounds: 3,
             round_duration: Duration::from_secs(1),
             max_raft_log: None,
@@ -135,6 +145,10 @@ pub struct WorkloadReport {
     pub operations: usize,
     /// How long the linearizability check took.
     pub check_duration: Duration,
+    /// How many regions there were at the end (more than one after splits).
+    pub regions: usize,
+    /// How many membership changes the conf-change thread got applied.
+    pub conf_changes: u64,
 }
 
 /// Runs the workload described by `options` on a fresh cluster; panics (with
@@ -145,6 +159,12 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
     let mut config = Config::for_tests();
     if let Some(limit) = options.max_raft_log {
         config.raft_log_gc_count_limit = limit;
+    }
+    if options.split {
+        config.region_max_size = SPLIT_REGION_MAX_SIZE;
+        config.region_split_size = SPLIT_REGION_MAX_SIZE * 2 / 3;
+        config.region_split_check_diff = SPLIT_REGION_MAX_SIZE / 8;
+        config.split_region_check_tick_interval = Duration::from_millis(50);
     }
     let started = Instant::now();
     let cluster = Cluster::new(test_name, options.stores, config);
@@ -162,6 +182,7 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
         .map(|client| client.keys.iter().map(|key| key.key.clone()).collect())
         .collect();
 
+    let conf_changes = AtomicU64::new(0);
     let mut rounds = Vec::new();
     for round in 0..options.rounds {
         log::info!("--- round {round}: {} clients start", options.clients);
@@ -170,7 +191,18 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
             unreliable: options.unreliable,
             partitions: options.partitions,
         };
-        let report = run_round(&cluster, &options, &mut clients, &all_keys, nemesis);
+        let conf_changer = options.conf_change.then(|| ConfChanger {
+            rng: StdRng::seed_from_u64(rng.gen()),
+            applied: &conf_changes,
+        });
+        let report = run_round(
+            &cluster,
+            &options,
+            &mut clients,
+            &all_keys,
+            nemesis,
+            conf_changer,
+        );
         log::info!("--- round {round}: verify every client's acknowledged writes");
         for client in clients.iter_mut() {
             if let Err(error) = client.verify_keys(&cluster) {
@@ -181,8 +213,14 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
         rounds.push(report);
     }
 
-    log::info!("--- every replica holds the same data");
-    cluster.must_replicas_converge(FIRST_REGION_ID, Duration::from_secs(20));
+    log::info!("--- every replica of every region holds the same data");
+    let regions = cluster.regions();
+    for region in &regions {
+        cluster.must_replicas_converge(region.id, Duration::from_secs(20));
+    }
+    if options.split {
+        must_tile_key_space(&cluster, &regions);
+    }
     if let Some(limit) = options.max_raft_log {
         log::info!("--- every store trimmed its raft log");
         must_trim_raft_log(&cluster, limit);
@@ -205,6 +243,8 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
         rounds,
         operations,
         check_duration,
+        regions: regions.len(),
+        conf_changes: conf_changes.load(Ordering::SeqCst),
     };
     eprintln!(
         "[{test_name}] passed in {:?}: {operations} operations checked in {check_duration:?}; rounds: {:?}",
@@ -212,6 +252,27 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
         report.rounds
     );
     report
+}
+
+/// The region size at which the `split` workload splits regions (TinyKV's
+/// split tests use a few hundred bytes too).
+pub const SPLIT_REGION_MAX_SIZE: u64 = 600;
+
+/// The regions start at the empty key, end unbounded, and each starts
+/// where the previous one ends.
+fn must_tile_key_space(cluster: &Cluster, regions: &[proto::metapb::Region]) {
+    let tiles = regions
+        .first()
+        .is_some_and(|first| first.start_key.is_empty())
+        && regions.last().is_some_and(|last| last.end_key.is_empty())
+        && regions
+            .windows(2)
+            .all(|pair| pair[0].end_key == pair[1].start_key);
+    if !tiles {
+        cluster.fail(&format!(
+            "the regions do not tile the key space: {regions:?}"
+        ));
+    }
 }
 
 /// How long a healed (and restarted) cluster may take to acknowledge a
@@ -228,6 +289,7 @@ fn run_round(
     clients: &mut [Client],
     all_keys: &[Vec<Vec<u8>>],
     mut nemesis: Nemesis,
+    conf_changer: Option<ConfChanger<'_>>,
 ) -> RoundReport {
     let stop = AtomicBool::new(false);
     let nemesis_stop = AtomicBool::new(false);
@@ -239,6 +301,12 @@ fn run_round(
         // still joins every thread: tell them to stop, or it waits forever.
         let _stop_on_unwind = StopOnDrop(&[&stop, &nemesis_stop]);
         let nemesis_thread = scope.spawn(|| nemesis.run(cluster, &nemesis_stop));
+        // The conf changer runs as long as the clients: through the faults,
+        // the crash and the healed phase.
+        let conf_changer = conf_changer.map(|mut changer| {
+            let stop = &stop;
+            scope.spawn(move || changer.run(cluster, stop))
+        });
         let client_threads: Vec<_> = clients
             .iter_mut()
             .map(|client| {
@@ -285,6 +353,9 @@ fn run_round(
             std::thread::sleep(Duration::from_millis(10));
         }
         stop.store(true, Ordering::SeqCst);
+        if conf_changer.is_some_and(|thread| thread.join().is_err()) {
+            failures.push("the conf-change thread panicked".to_string());
+        }
         for (client_id, thread) in client_threads.into_iter().enumerate() {
             match thread.join() {
                 Ok(Ok(client_report)) => report.add(&client_report),
@@ -359,6 +430,73 @@ impl Nemesis {
             // majority side has time to elect a leader and serve.
             let hold = Duration::from_millis(self.rng.gen_range(200..=500));
             sleep_until(Instant::now() + hold, stop);
+        }
+    }
+}
+
+/// Moves peers between stores while the clients run (lab 3B).
+struct ConfChanger<'a> {
+    rng: StdRng,
+    /// Counts the changes that were applied (answered without error).
+    applied: &'a AtomicU64,
+}
+
+impl ConfChanger<'_> {
+    /// Every 100–300 ms: pick a random region, and add a peer on a random
+    /// store without one or remove a random peer (keeping at least three).
+    /// Refusals and timeouts are expected (an election, a change in
+    /// progress, a partition): the next step simply tries again.
+    fn run(&mut self, cluster: &Cluster, stop: &AtomicBool) {
+        use proto::eraftpb::ConfChangeType;
+        while !stop.load(Ordering::SeqCst) {
+            let pause = Duration::from_millis(self.rng.gen_range(100..=300));
+            sleep_until(Instant::now() + pause, stop);
+            let regions = cluster.regions();
+            if regions.is_empty() {
+                continue;
+            }
+            let region = &regions[self.rng.gen_range(0..regions.len())];
+            let holders: Vec<u64> = region.peers.iter().map(|peer| peer.store_id).collect();
+            let free: Vec<u64> = cluster
+                .store_ids()
+                .into_iter()
+                .filter(|store_id| !holders.contains(store_id))
+                .collect();
+            let add = !free.is_empty() && (holders.len() <= 3 || self.rng.gen_bool(0.5));
+            let admin = if add {
+                let mut peer = proto::metapb::Peer::new();
+                peer.id = cluster.ids().alloc_id();
+                peer.store_id = free[self.rng.gen_range(0..free.len())];
+                log::info!(
+                    "--- conf change: add a peer of region {} on store {}",
+                    region.id,
+                    peer.store_id
+                );
+                Cluster::change_peer_request(ConfChangeType::AddNode, &peer)
+            } else if holders.len() > 3 {
+                let peer = &region.peers[self.rng.gen_range(0..region.peers.len())];
+                log::info!(
+                    "--- conf change: remove the peer of region {} on store {}",
+                    region.id,
+                    peer.store_id
+                );
+                Cluster::change_peer_request(ConfChangeType::RemoveNode, peer)
+            } else {
+                continue;
+            };
+            match cluster.admin_request(region.id, admin, Duration::from_secs(1)) {
+                Ok(response) if !response.header().error.is_some() => {
+                    self.applied.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(response) => log::debug!(
+                    "conf change of region {} refused: {}",
+                    region.id,
+                    response.header().error().message
+                ),
+                Err(error) => {
+                    log::debug!("conf change of region {} not answered: {error}", region.id)
+                }
+            }
         }
     }
 }
@@ -578,8 +716,9 @@ impl Client {
             })
             .collect();
         let response = cluster.request(&start, vec![snap_request()], self.request_timeout);
-        let found = match response.and_then(|response| scan_snapshot(response, &start, &end)) {
-            Ok(found) => found,
+        let scanned = response.and_then(|response| scan_snapshot(response, &start, &end));
+        let (found, covered) = match scanned {
+            Ok(scanned) => scanned,
             Err(error) => {
                 for operation in operations {
                     operation.finish(KvOutput::Unknown);
@@ -590,8 +729,14 @@ impl Client {
             }
         };
         report.reads += 1;
+        // After a split the snapshot covers only its region's part of the
+        // range: a key outside it was not read at all.
         for (operation, key) in operations.into_iter().zip(&self.keys) {
-            operation.finish(KvOutput::Value(found.get(&key.key).cloned()));
+            if covered.contains(&key.key) {
+                operation.finish(KvOutput::Value(found.get(&key.key).cloned()));
+            } else {
+                operation.finish(KvOutput::Unknown);
+            }
         }
         for (key, value) in &found {
             let Some(tracked) = self.keys.iter().find(|tracked| &tracked.key == key) else {
@@ -611,11 +756,11 @@ impl Client {
                 ));
             }
         }
-        if let Some(missing) = self
-            .keys
-            .iter()
-            .find(|tracked| !tracked.acknowledged.is_empty() && !found.contains_key(&tracked.key))
-        {
+        if let Some(missing) = self.keys.iter().find(|tracked| {
+            !tracked.acknowledged.is_empty()
+                && covered.contains(&tracked.key)
+                && !found.contains_key(&tracked.key)
+        }) {
             return Err(format!(
                 "Scan did not return {:?}, acknowledged as {:?}",
                 text(&missing.key),
@@ -728,12 +873,44 @@ fn value_of_get(response: &CmdResponse) -> Result<Option<Vec<u8>>, String> {
     Ok(as_value(&value))
 }
 
-/// The keys and values in `[start, end)` of the snapshot a Snap command answered.
+/// Keys and values a scan returned, in key order.
+type ScannedPairs = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// The part of a key range one region's snapshot covers.
+struct Covered {
+    start: Vec<u8>,
+    /// Empty: unbounded.
+    end: Vec<u8>,
+}
+
+impl Covered {
+    fn contains(&self, key: &[u8]) -> bool {
+        key >= self.start.as_slice() && (self.end.is_empty() || key < self.end.as_slice())
+    }
+}
+
+/// The keys and values in `[start, end)` of the snapshot a Snap command
+/// answered, and the part of `[start, end)` the snapshot's region covers
+/// (all of it unless the range crosses a split).
 fn scan_snapshot(
     response: CmdResponse,
     start: &[u8],
     end: &[u8],
-) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
+) -> Result<(ScannedPairs, Covered), String> {
+    let region = response
+        .response
+        .responses
+        .first()
+        .map(|single| single.snap().region().clone())
+        .ok_or("a Snap answered without its region")?;
+    let covered = Covered {
+        start: start.max(region.start_key.as_slice()).to_vec(),
+        end: if region.end_key.is_empty() || region.end_key.as_slice() >= end {
+            end.to_vec()
+        } else {
+            region.end_key.clone()
+        },
+    };
     let snapshot = response
         .snapshot
         .ok_or("a Snap answered without a snapshot")?;
@@ -749,7 +926,7 @@ fn scan_snapshot(
         found.insert(iterator.key().to_vec(), iterator.value().to_vec());
         iterator.next();
     }
-    Ok(found)
+    Ok((found, covered))
 }
 
 /// Waits until every running store keeps at most `2 * limit` applied
