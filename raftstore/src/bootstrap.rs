@@ -13,7 +13,7 @@ use proto::raft_serverpb::{
 use storage::{keys, Engines, WriteBatch};
 
 use crate::errors::{Error, Result};
-use crate::peer_storage::{RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM};
+use crate::peer::peer_storage::{RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM};
 
 /// The store ident written at bootstrap, if any.
 pub fn load_store_ident(engines: &Engines) -> Result<Option<StoreIdent>> {

@@ -3,34 +3,35 @@
 //! A store holds one **peer** for each region it replicates. raftstore
 //! drives each peer's raft node (the `raft` crate) over the store's
 //! RocksDB engines (the `storage` crate), with named worker threads joined
-//! by crossbeam channels. Start here: [`RaftStore`] (`raft_store.rs`) says
+//! by crossbeam channels; the folders show the design: `worker/` holds one
+//! file per worker thread, `peer/` one file per part of a peer's life. Start here: [`RaftStore`] (`raft_store.rs`) says
 //! which threads exist and how they are started and stopped.
 //!
 //! | file | thread | role |
 //! |---|---|---|
 //! | `raft_store.rs` | caller | start/stop a store; load its regions |
 //! | `router.rs` | any | region id → raft worker mailbox; unknown region → store worker |
-//! | `raft_worker.rs` | `raft_worker` | drain peer messages in batches, handle Readies |
-//! | `peer_msg_handler.rs` | `raft_worker` | one message: step, propose, tick, snapshot results |
-//! | `peer.rs` | `raft_worker` | a peer and its Ready cycle: persist, send, apply, advance |
-//! | `apply.rs` | `raft_worker` | apply committed entries to the kv engine, answer callbacks |
-//! | `peer_storage.rs` | `raft_worker` | `raft::Storage` on the raft engine |
-//! | `snapshot_state.rs` | `raft_worker` | the SnapState machine behind `PeerStorage::snapshot` |
-//! | `peer_snapshot.rs` | `raft_worker` | follower side: check, persist Applying, finish |
-//! | `admin_propose.rs` | `raft_worker` | leader side of TransferLeader, ChangePeer, Split (lab 3B) |
-//! | `admin_apply.rs` | `raft_worker` | apply ChangePeer and Split; create a split's new peer (lab 3B) |
-//! | `peer_destroy.rs` | `raft_worker` | destroy a removed peer; tombstone messages (lab 3B) |
-//! | `split_check.rs` | `split_check` | measure a region, find its split key, ask for ids |
+//! | `worker/raft_worker.rs` | `raft_worker` | drain peer messages in batches, handle Readies |
+//! | `peer/peer_msg_handler.rs` | `raft_worker` | one message: step, propose, tick, snapshot results |
+//! | `peer/mod.rs` | `raft_worker` | a peer and its Ready cycle: persist, send, apply, advance |
+//! | `peer/apply.rs` | `raft_worker` | apply committed entries to the kv engine, answer callbacks |
+//! | `peer/peer_storage.rs` | `raft_worker` | `raft::Storage` on the raft engine |
+//! | `peer/snapshot_state.rs` | `raft_worker` | the SnapState machine behind `PeerStorage::snapshot` |
+//! | `peer/peer_snapshot.rs` | `raft_worker` | follower side: check, persist Applying, finish |
+//! | `peer/admin_propose.rs` | `raft_worker` | leader side of TransferLeader, ChangePeer, Split (lab 3B) |
+//! | `peer/admin_apply.rs` | `raft_worker` | apply ChangePeer and Split; create a split's new peer (lab 3B) |
+//! | `peer/peer_destroy.rs` | `raft_worker` | destroy a removed peer; tombstone messages (lab 3B) |
+//! | `worker/split_check.rs` | `split_check` | measure a region, find its split key, ask for ids |
 //! | `scheduler_client.rs` | — | the `SchedulerClient` trait (ids for splits) |
-//! | `store_worker.rs` | `store_worker` | create peers for new regions; snapshot GC |
-//! | `region_task.rs` | `region_task` (routes), `region_task_apply`, `region_task_gen` | generate / apply / destroy snapshots |
-//! | `raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
-//! | `snap_runner.rs` | `snap_runner` (+ transport's thread) | stream snapshots in chunks; receive them |
+//! | `worker/store_worker.rs` | `store_worker` | create peers for new regions; snapshot GC |
+//! | `worker/region_task.rs` | `region_task` (routes), `region_task_apply`, `region_task_gen` | generate / apply / destroy snapshots |
+//! | `worker/raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
+//! | `worker/snap_runner.rs` | `snap_runner` (+ transport's thread) | stream snapshots in chunks; receive them |
 //! | `snap_manager.rs` | shared | the snapshot directory, registry and GC |
 //! | `transport.rs` | — | the `Transport` trait (how messages reach other stores) |
 //! | `bootstrap.rs` | caller | store ident and first region |
 //! | `region_snapshot.rs` | any | a region's data at one moment, as a `StorageReader` |
-//! | `failpoints.rs` | — | the failpoints of the snapshot path (tests only) |
+//! | `failpoints.rs` | — | the failpoints of the snapshot, split and destroy paths (tests only) |
 //! | `msg.rs`, `store_context.rs`, `store_meta.rs`, `config.rs`, `errors.rs`, `chain.rs` | — | shared types |
 //!
 //! The call chains (a Put from client to callback; a snapshot from
@@ -40,9 +41,6 @@
 
 #![deny(missing_docs)]
 
-mod admin_apply;
-mod admin_propose;
-mod apply;
 pub mod bootstrap;
 pub mod chain;
 mod config;
@@ -50,35 +48,28 @@ mod errors;
 pub mod failpoints;
 mod msg;
 mod peer;
-mod peer_destroy;
-mod peer_msg_handler;
-mod peer_snapshot;
-mod peer_storage;
 mod raft_store;
-mod raft_worker;
-pub mod raftlog_gc;
 mod region_snapshot;
-pub mod region_task;
 mod router;
 mod scheduler_client;
 pub mod snap_manager;
-pub mod snap_runner;
-mod snapshot_state;
-pub mod split_check;
 mod store_context;
 mod store_meta;
-mod store_worker;
 mod transport;
+pub mod worker;
 
 pub use config::Config;
 pub use errors::{Error, Result};
 pub use msg::{Callback, CallbackReceiver, CmdResponse, PeerMsg, RaftCommand, StoreMsg};
+pub use peer::peer_storage::{PeerStorage, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM};
+pub use peer::snapshot_state::{SnapState, SnapshotState};
 pub use peer::Peer;
-pub use peer_storage::{PeerStorage, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM};
 pub use raft_store::RaftStore;
 pub use region_snapshot::RegionSnapshot;
 pub use router::{RegionMessage, Router};
 pub use scheduler_client::{SchedulerClient, SplitIds};
-pub use snapshot_state::{SnapState, SnapshotState};
 pub use store_meta::{RegionStatus, StoreMeta};
 pub use transport::Transport;
+// The workers' task types are public (tests drive the region worker
+// directly); keep their short paths.
+pub use worker::{raftlog_gc, region_task, snap_runner, split_check};

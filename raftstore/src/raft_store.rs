@@ -38,19 +38,19 @@ use crate::bootstrap::load_store_ident;
 use crate::config::Config;
 use crate::errors::{Error, Result};
 use crate::msg::{Callback, CallbackReceiver, PeerMsg, RaftCommand};
+use crate::peer::snapshot_state::SnapState;
 use crate::peer::Peer;
-use crate::raft_worker::RaftWorker;
-use crate::region_task::{ApplyTask, DestroyTask, RegionTask, RegionWorker};
 use crate::router::Router;
 use crate::scheduler_client::SchedulerClient;
 use crate::snap_manager::{SnapKey, SnapKind, SnapManager};
-use crate::snap_runner::{SnapSender, SnapshotReceiver};
-use crate::snapshot_state::SnapState;
-use crate::split_check::SplitChecker;
 use crate::store_context::StoreContext;
 use crate::store_meta::StoreMeta;
-use crate::store_worker::{create_peer, StoreWorker};
 use crate::transport::Transport;
+use crate::worker::raft_worker::RaftWorker;
+use crate::worker::region_task::{ApplyTask, DestroyTask, RegionTask, RegionWorker};
+use crate::worker::snap_runner::{SnapSender, SnapshotReceiver};
+use crate::worker::split_check::SplitChecker;
+use crate::worker::store_worker::{create_peer, StoreWorker};
 
 /// A running store.
 pub struct RaftStore {
@@ -127,7 +127,7 @@ impl RaftStore {
             .map_err(|error| Error::Closed(format!("cannot start the region worker: {error}")))?,
         );
         threads.push(
-            crate::raftlog_gc::start(store_id, engines.clone(), gc_mailbox)
+            crate::worker::raftlog_gc::start(store_id, engines.clone(), gc_mailbox)
                 .map_err(|error| Error::Closed(format!("cannot start raftlog_gc: {error}")))?,
         );
         threads.push(

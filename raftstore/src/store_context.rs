@@ -7,14 +7,14 @@ use crossbeam_channel::Sender;
 use storage::Engines;
 
 use crate::config::Config;
-use crate::raftlog_gc::RaftLogGcTask;
-use crate::region_task::RegionTask;
 use crate::router::Router;
 use crate::snap_manager::SnapManager;
-use crate::snap_runner::SnapTask;
-use crate::split_check::SplitCheckTask;
 use crate::store_meta::StoreMeta;
 use crate::transport::Transport;
+use crate::worker::raftlog_gc::RaftLogGcTask;
+use crate::worker::region_task::RegionTask;
+use crate::worker::snap_runner::SnapTask;
+use crate::worker::split_check::SplitCheckTask;
 
 /// Shared, read-only context of one store's raft worker.
 pub struct StoreContext {

@@ -32,11 +32,11 @@ use crate::chain::chain;
 const MAX_APPLY_ATTEMPTS: u32 = 3;
 use crate::errors::{Error, Result};
 use crate::failpoints::failpoint;
+use crate::peer::snapshot_state::SnapState;
 use crate::peer::Peer;
-use crate::region_task::{ApplyTask, ExportRequest, GenerateTask, RegionTask};
 use crate::snap_manager::{SnapKey, SnapKind};
-use crate::snapshot_state::SnapState;
 use crate::store_context::StoreContext;
+use crate::worker::region_task::{ApplyTask, ExportRequest, GenerateTask, RegionTask};
 
 impl Peer {
     /// Checks an incoming MsgSnapshot before raft sees it. Refused: a
@@ -272,7 +272,7 @@ impl Peer {
             kv_snapshot: ctx.engines.kv.snapshot(),
             index: applied,
             term,
-            conf_state: crate::peer_storage::conf_state_from_region(storage.region()),
+            conf_state: crate::peer::peer_storage::conf_state_from_region(storage.region()),
             notifier,
             export: Some(ExportRequest {
                 dir: export_dir,

@@ -24,12 +24,12 @@ use storage::{keys, Engines};
 use crate::config::Config;
 use crate::errors::{Error, Result};
 use crate::msg::StoreMsg;
+use crate::peer::snapshot_state::SnapshotState;
 use crate::peer::Peer;
-use crate::region_task::RegionTask;
 use crate::router::Router;
 use crate::snap_manager::SnapManager;
-use crate::snapshot_state::SnapshotState;
 use crate::store_meta::StoreMeta;
+use crate::worker::region_task::RegionTask;
 use std::sync::Arc;
 
 /// The store worker.

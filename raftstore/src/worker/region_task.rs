@@ -36,11 +36,11 @@ use crate::chain::chain;
 use crate::errors::Result;
 use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
+use crate::peer::snapshot_state::GenerateResult;
 use crate::router::Router;
 use crate::snap_manager::{
     file_checksum, publish_file, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse,
 };
-use crate::snapshot_state::GenerateResult;
 
 /// Generate a snapshot of `region` at `index` from `kv_snapshot`.
 #[derive(Debug)]

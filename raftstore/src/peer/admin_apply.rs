@@ -19,12 +19,12 @@ use proto::raft_serverpb::{PeerState, RaftApplyState, RegionLocalState};
 use protobuf::Message as _;
 use storage::{keys, WriteBatch};
 
-use crate::admin_propose::{changed_region, check_split_request};
 use crate::chain::chain;
 use crate::errors::{Error, Result};
 use crate::msg::CmdResponse;
+use crate::peer::admin_propose::{changed_region, check_split_request};
+use crate::peer::peer_storage::{RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM};
 use crate::peer::Peer;
-use crate::peer_storage::{RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM};
 use crate::store_context::StoreContext;
 
 /// What an applied admin entry leaves for after the kv batch is written.
@@ -316,7 +316,7 @@ impl Peer {
             return;
         };
         let region_id = region.id;
-        let mut peer = match crate::store_worker::create_peer(
+        let mut peer = match crate::worker::store_worker::create_peer(
             ctx.store_id,
             &ctx.config,
             &ctx.engines,

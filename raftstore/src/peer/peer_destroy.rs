@@ -36,8 +36,8 @@ use crate::chain::chain;
 use crate::errors::{Error, Result};
 use crate::failpoints::failpoint;
 use crate::peer::Peer;
-use crate::region_task::{DestroyTask, RegionTask};
 use crate::store_context::StoreContext;
+use crate::worker::region_task::{DestroyTask, RegionTask};
 
 impl Peer {
     // lab 3B: begin — destroy a removed peer: Tombstone first, then its raft state, then its data on the region worker (docs/labs/lab3b.md#destroy)

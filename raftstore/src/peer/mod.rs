@@ -1,6 +1,10 @@
 //! [`Peer`]: one replica of one region on this store: its raft node, its
 //! pending proposals, and the Ready handling that persists, sends and
-//! applies.
+//! applies. The folder holds the rest of a peer's life, one concern per
+//! file, all on the raft worker thread: `peer_msg_handler.rs` (each
+//! message), `peer_storage.rs` and `snapshot_state.rs` (raft's storage),
+//! `apply.rs`, `peer_snapshot.rs`, and lab 3B's `admin_propose.rs`,
+//! `admin_apply.rs`, `peer_destroy.rs`.
 //!
 //! Runs on the raft worker thread only (the raft worker owns every peer).
 //! In: raft messages and proposals, through `PeerMsgHandler`. Out: raft
@@ -19,6 +23,15 @@
 //!    write batch; then the proposals' callbacks are answered.
 //! 4. **Advance**: tell raft the Ready was handled.
 
+pub(crate) mod admin_apply;
+pub(crate) mod admin_propose;
+mod apply;
+mod peer_destroy;
+pub(crate) mod peer_msg_handler;
+mod peer_snapshot;
+pub mod peer_storage;
+pub mod snapshot_state;
+
 use std::collections::{HashMap, VecDeque};
 
 use log::{debug, info, warn};
@@ -32,11 +45,11 @@ use crate::chain::chain;
 use crate::config::Config;
 use crate::errors::{Error, Result};
 use crate::msg::Callback;
-use crate::peer_storage::PeerStorage;
-use crate::snap_runner::SnapTask;
-use crate::snapshot_state::SnapshotState;
+use crate::peer::peer_storage::PeerStorage;
+use crate::peer::snapshot_state::SnapshotState;
 use crate::store_context::StoreContext;
 use crate::store_meta::RegionStatus;
+use crate::worker::snap_runner::SnapTask;
 
 /// A command waiting for its log entry to be applied.
 #[derive(Debug)]

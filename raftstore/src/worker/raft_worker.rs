@@ -27,8 +27,8 @@ use crossbeam_channel::{select_biased, Receiver};
 use log::{error, info, warn};
 
 use crate::msg::PeerMsg;
+use crate::peer::peer_msg_handler::PeerMsgHandler;
 use crate::peer::Peer;
-use crate::peer_msg_handler::PeerMsgHandler;
 use crate::router::RegionMessage;
 use crate::store_context::StoreContext;
 

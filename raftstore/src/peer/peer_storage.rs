@@ -30,7 +30,7 @@ use raft::{RaftState, StorageError};
 use storage::{keys, Engines, WriteBatch};
 
 use crate::errors::{Error, Result};
-use crate::snapshot_state::SnapshotState;
+use crate::peer::snapshot_state::SnapshotState;
 
 /// The first log index and term of a freshly bootstrapped region. Starting
 /// above zero lets a peer created later (with an empty log, index 0) be

@@ -26,8 +26,8 @@ use protobuf::Message as _;
 use raft::StorageError;
 
 use crate::chain::chain;
-use crate::peer_storage::{conf_state_from_region, PeerStorage};
-use crate::region_task::{GenerateTask, RegionTask};
+use crate::peer::peer_storage::{conf_state_from_region, PeerStorage};
+use crate::worker::region_task::{GenerateTask, RegionTask};
 
 /// What the region worker answers to a generation request.
 pub type GenerateResult = std::result::Result<Snapshot, String>;

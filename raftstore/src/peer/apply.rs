@@ -26,15 +26,15 @@ use proto::raft_cmdpb::{
 use protobuf::Message as _;
 use storage::{keys, WriteBatch, ALL_CFS, CF_DEFAULT};
 
-use crate::admin_apply::AdminEffects;
 use crate::chain::chain;
 use crate::errors::{Error, Result};
 use crate::failpoints::failpoint;
 use crate::msg::CmdResponse;
+use crate::peer::admin_apply::AdminEffects;
 use crate::peer::Peer;
-use crate::raftlog_gc::RaftLogGcTask;
 use crate::region_snapshot::RegionSnapshot;
 use crate::store_context::StoreContext;
+use crate::worker::raftlog_gc::RaftLogGcTask;
 
 /// A result waiting for the batch to be written before it is answered.
 struct PendingAnswer {

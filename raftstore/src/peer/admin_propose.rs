@@ -25,9 +25,9 @@ use protobuf::Message as _;
 use crate::chain::chain;
 use crate::errors::{Error, Result};
 use crate::msg::{Callback, CmdResponse, RaftCommand};
-use crate::peer_msg_handler::PeerMsgHandler;
+use crate::peer::peer_msg_handler::PeerMsgHandler;
 use crate::scheduler_client::SplitIds;
-use crate::split_check::SplitCheckTask;
+use crate::worker::split_check::SplitCheckTask;
 
 /// Whether a membership change proposed earlier is not applied yet (raft
 /// accepts one at a time; a second one would become a no-op entry).
