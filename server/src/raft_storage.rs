@@ -12,12 +12,25 @@
 //! client retries on another store or with a fresh region. A command that
 //! gets no answer in time is `storage::Error::Timeout`: its outcome is
 //! unknown.
+//!
+//! Routing (lab 3B): a storage made with [`RaftStorage::routed`] accepts a
+//! context without a region (`region_id` 0) and finds the region itself:
+//! the one of this store holding the command's key. It retries on the errors
+//! a re-route fixes (EpochNotMatch, KeyNotInRegion, RegionNotFound,
+//! StaleCommand: the region was split or changed meanwhile) until its
+//! timeout; NotLeader goes back to the client, which must ask another store.
+//! A reader has no key to route by (and must be one point-in-time view, so
+//! it cannot span regions): without a region in its context it is served
+//! only while this store's one region covers every key, and refused with
+//! `InvalidRequest` once the key space is split.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use proto::errorpb;
 use proto::kvrpcpb::Context;
 use proto::raft_cmdpb::{CmdType, RaftCmdRequest, RaftCmdResponse, Request};
-use raftstore::{Callback, CmdResponse, RaftCommand, Router};
+use raftstore::{Callback, CmdResponse, RaftCommand, Router, StoreMeta};
 use storage::{Error, Modify, Result, Storage, StorageReader};
 
 /// A `Storage` that replicates through the raftstore behind `router`.
@@ -25,16 +38,79 @@ use storage::{Error, Modify, Result, Storage, StorageReader};
 pub struct RaftStorage {
     router: Router,
     timeout: Duration,
+    /// This store's regions, for routing a context without a region.
+    store_meta: Option<Arc<StoreMeta>>,
+}
+
+/// Whether a region error means "look the key's region up again".
+fn reroute_fixes(error: &errorpb::Error) -> bool {
+    error.epoch_not_match.is_some()
+        || error.key_not_in_region.is_some()
+        || error.region_not_found.is_some()
+        || error.stale_command.is_some()
 }
 
 impl RaftStorage {
-    /// A storage proposing through `router`, waiting at most `timeout` per command.
+    /// A storage proposing through `router`, waiting at most `timeout` per
+    /// command; every context must name its region.
     pub fn new(router: Router, timeout: Duration) -> RaftStorage {
-        RaftStorage { router, timeout }
+        RaftStorage {
+            router,
+            timeout,
+            store_meta: None,
+        }
     }
 
-    /// Sends `request` and waits for its answer.
-    fn execute(&self, context: &Context, requests: Vec<Request>) -> Result<CmdResponse> {
+    /// Like [`RaftStorage::new`], and a context without a region is routed
+    /// by key to the region of this store that holds it (see the module docs).
+    pub fn routed(router: Router, store_meta: Arc<StoreMeta>, timeout: Duration) -> RaftStorage {
+        RaftStorage {
+            router,
+            timeout,
+            store_meta: Some(store_meta),
+        }
+    }
+
+    /// Sends `requests` for `key` and waits for the answer, routing and
+    /// re-routing when the context names no region.
+    fn execute(
+        &self,
+        context: &Context,
+        key: &[u8],
+        requests: Vec<Request>,
+    ) -> Result<CmdResponse> {
+        let Some(store_meta) = self.store_meta.as_ref().filter(|_| context.region_id == 0) else {
+            return self.execute_once(context, requests);
+        };
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let status = store_meta.region_for_key(key).ok_or_else(|| {
+                Error::Closed(format!(
+                    "store {} has no region for key {key:?}",
+                    self.router.store_id()
+                ))
+            })?;
+            let mut routed = Context::new();
+            routed.region_id = status.region.id;
+            routed.peer = status
+                .region
+                .peers
+                .iter()
+                .find(|peer| peer.store_id == self.router.store_id())
+                .cloned()
+                .into();
+            routed.region_epoch = Some(status.region.region_epoch().clone()).into();
+            match self.execute_once(&routed, requests.clone()) {
+                Err(Error::Region(error)) if reroute_fixes(&error) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Sends `requests` to the region `context` names and waits for the answer.
+    fn execute_once(&self, context: &Context, requests: Vec<Request>) -> Result<CmdResponse> {
         let mut request = RaftCmdRequest::new();
         let header = request.mut_header();
         header.region_id = context.region_id;
@@ -65,6 +141,12 @@ fn check_response(response: &RaftCmdResponse) -> Result<()> {
 
 impl Storage for RaftStorage {
     fn write(&self, context: &Context, batch: Vec<Modify>) -> Result<()> {
+        let key = batch
+            .first()
+            .map(|modify| match modify {
+                Modify::Put { key, .. } | Modify::Delete { key, .. } => key.clone(),
+            })
+            .unwrap_or_default();
         let requests = batch
             .into_iter()
             .map(|modify| {
@@ -87,14 +169,27 @@ impl Storage for RaftStorage {
                 request
             })
             .collect();
-        self.execute(context, requests).map(|_| ())
+        self.execute(context, &key, requests).map(|_| ())
     }
 
     fn reader(&self, context: &Context) -> Result<Box<dyn StorageReader>> {
         let mut request = Request::new();
         request.set_cmd_type(CmdType::Snap);
         request.mut_snap();
-        let response = self.execute(context, vec![request])?;
+        if context.region_id == 0 {
+            if let Some(store_meta) = &self.store_meta {
+                let whole = store_meta.region_for_key(b"").is_some_and(|status| {
+                    status.region.start_key.is_empty() && status.region.end_key.is_empty()
+                });
+                if !whole {
+                    return Err(Error::InvalidRequest(
+                        "a read needs its region in the context once the key space is split"
+                            .to_string(),
+                    ));
+                }
+            }
+        }
+        let response = self.execute(context, b"", vec![request])?;
         match response.snapshot {
             Some(snapshot) => Ok(Box::new(snapshot)),
             None => Err(Error::Closed(
