@@ -1,10 +1,32 @@
 //! # scheduler: the cluster's placement driver
 //!
-//! A later lab fills this crate: it will keep the metadata of every store and
-//! region (from store and region heartbeats, `schedulerpb`), allocate ids,
-//! answer "which region holds this key, and who leads it", and balance
-//! regions and leaders across stores by sending operators (add peer, remove
-//! peer, transfer leader) in heartbeat responses.
+//! Owns the cluster's metadata and its two sources of uniqueness, as an
+//! in-process library: the stores and regions (from bootstrap and from
+//! store and region heartbeats, `schedulerpb`), unique ids, and timestamps.
+//! It answers "which region holds this key, and who leads it", hands out
+//! the ids a split needs, and persists everything in one engine (through
+//! the `storage` crate) so that a restarted scheduler has the same stores
+//! and regions, never reissues an id and never gives a lower timestamp.
 //!
-//! Until then the test cluster uses a mock scheduler (in the `tests` crate)
-//! that reads region metadata directly from the stores.
+//! Callers use the [`SchedulerService`] trait; [`Scheduler`] implements it.
+//! Networking (gRPC), raftstore integration and balancing operators come
+//! later; `region_heartbeat` already returns the slot for an operator step.
+//!
+//! | type | file | what it is |
+//! |---|---|---|
+//! | [`IdAllocator`] | `id_allocator.rs` | ids in persisted batches |
+//! | [`MetaStorage`] | `meta_storage.rs` | the persisted key layout (a table in its docs) |
+//! | [`Error`] | `errors.rs` | the error type of all of the above |
+//!
+//! No thread lives here: every method runs on its caller's thread and may
+//! block on a synced disk write.
+
+#![deny(missing_docs)]
+
+mod errors;
+mod id_allocator;
+mod meta_storage;
+
+pub use errors::{Error, Result};
+pub use id_allocator::{IdAllocator, DEFAULT_ID_BATCH};
+pub use meta_storage::MetaStorage;
