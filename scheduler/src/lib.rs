@@ -15,6 +15,8 @@
 //! | type | file | what it is |
 //! |---|---|---|
 //! | [`IdAllocator`] | `id_allocator.rs` | ids in persisted batches |
+//! | [`Tso`] | `tso.rs` | `(physical_ms << 18) \| logical` timestamps with a persisted bound |
+//! | [`Clock`], [`SystemClock`] | `clock.rs` | the injectable wall clock of the tso |
 //! | [`MetaStorage`] | `meta_storage.rs` | the persisted key layout (a table in its docs) |
 //! | [`Error`] | `errors.rs` | the error type of all of the above |
 //!
@@ -23,10 +25,14 @@
 
 #![deny(missing_docs)]
 
+mod clock;
 mod errors;
 mod id_allocator;
 mod meta_storage;
+mod tso;
 
+pub use clock::{Clock, SystemClock};
 pub use errors::{Error, Result};
 pub use id_allocator::{IdAllocator, DEFAULT_ID_BATCH};
 pub use meta_storage::MetaStorage;
+pub use tso::{Tso, DEFAULT_SAVE_WINDOW_MS, LOGICAL_BITS};
