@@ -14,6 +14,10 @@
 //!
 //! | type | file | what it is |
 //! |---|---|---|
+//! | [`ClusterMeta`] | `cluster_meta.rs` | bootstrap state, stores, regions, the heartbeat rules |
+//! | [`RegionTree`] | `region_tree.rs` | regions by id and by key range (a `BTreeMap` index), per-store totals |
+//! | [`RegionInfo`] | `region_info.rs` | one region with leader, pending peers, size; input validation |
+//! | [`StoreInfo`] | `store_info.rs` | one store with its statistics and region totals |
 //! | [`IdAllocator`] | `id_allocator.rs` | ids in persisted batches |
 //! | [`Tso`] | `tso.rs` | `(physical_ms << 18) \| logical` timestamps with a persisted bound |
 //! | [`Clock`], [`SystemClock`] | `clock.rs` | the injectable wall clock of the tso |
@@ -26,13 +30,21 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod cluster_meta;
 mod errors;
 mod id_allocator;
 mod meta_storage;
+mod region_info;
+mod region_tree;
+mod store_info;
 mod tso;
 
 pub use clock::{Clock, SystemClock};
+pub use cluster_meta::{ClusterMeta, RegionChange};
 pub use errors::{Error, Result};
 pub use id_allocator::{IdAllocator, DEFAULT_ID_BATCH};
 pub use meta_storage::MetaStorage;
+pub use region_info::{validate_region, RegionInfo};
+pub use region_tree::{RegionTree, StoreRegionTotals};
+pub use store_info::StoreInfo;
 pub use tso::{Tso, DEFAULT_SAVE_WINDOW_MS, LOGICAL_BITS};
