@@ -14,6 +14,9 @@
 //!
 //! | type | file | what it is |
 //! |---|---|---|
+//! | [`SchedulerService`] | `service.rs` | the API: bootstrap, ids, stores, heartbeats, lookups, splits, tso |
+//! | [`Scheduler`] | `scheduler.rs` | the in-process implementation: check, persist, apply |
+//! | [`SchedulerOptions`] | `options.rs` | id batch, tso window, clock, replica count |
 //! | [`ClusterMeta`] | `cluster_meta.rs` | bootstrap state, stores, regions, the heartbeat rules |
 //! | [`RegionTree`] | `region_tree.rs` | regions by id and by key range (a `BTreeMap` index), per-store totals |
 //! | [`RegionInfo`] | `region_info.rs` | one region with leader, pending peers, size; input validation |
@@ -34,8 +37,11 @@ mod cluster_meta;
 mod errors;
 mod id_allocator;
 mod meta_storage;
+mod options;
 mod region_info;
 mod region_tree;
+mod scheduler;
+mod service;
 mod store_info;
 mod tso;
 
@@ -44,7 +50,10 @@ pub use cluster_meta::{ClusterMeta, RegionChange};
 pub use errors::{Error, Result};
 pub use id_allocator::{IdAllocator, DEFAULT_ID_BATCH};
 pub use meta_storage::MetaStorage;
+pub use options::SchedulerOptions;
 pub use region_info::{validate_region, RegionInfo};
 pub use region_tree::{RegionTree, StoreRegionTotals};
+pub use scheduler::Scheduler;
+pub use service::SchedulerService;
 pub use store_info::StoreInfo;
 pub use tso::{Tso, DEFAULT_SAVE_WINDOW_MS, LOGICAL_BITS};
