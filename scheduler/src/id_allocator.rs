@@ -108,7 +108,11 @@ mod tests {
     /// Thousands of allocations interleaved with random reopens never reissue an id.
     #[test]
     fn never_reissued_across_restarts() {
-        let seed: u64 = rand::random();
+        // TINYKV_SEED replays a failure, as in the cluster tests.
+        let seed: u64 = std::env::var("TINYKV_SEED")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(rand::random);
         println!("never_reissued_across_restarts seed = {seed}");
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let dir = tempfile::tempdir().expect("create a temp dir");
