@@ -148,6 +148,14 @@ impl Peer {
         message.to_peer = stale.from_peer.clone();
         message.region_epoch = Some(self.region().region_epoch().clone()).into();
         message.is_tombstone = true;
+        chain!(
+            "Peer::send_tombstone",
+            self.region_id(),
+            0,
+            "store {}: peer {} of an older configuration is told it was removed",
+            ctx.store_id,
+            stale.from_peer().id
+        );
         if let Err(error) = ctx.transport.send(message) {
             log::debug!("{} cannot send a tombstone: {error}", self.tag());
         }

@@ -21,6 +21,7 @@ use proto::metapb::Region;
 use proto::raft_serverpb::{PeerState, RaftMessage, RegionLocalState};
 use storage::{keys, Engines};
 
+use crate::chain::chain;
 use crate::config::Config;
 use crate::errors::{Error, Result};
 use crate::msg::StoreMsg;
@@ -245,6 +246,15 @@ impl StoreWorker {
         info!(
             "store {}: created peer {} for region {region_id} (uninitialized)",
             self.store_id, to_peer.id
+        );
+        chain!(
+            "StoreWorker::on_raft_message",
+            region_id,
+            0,
+            "store {}: created uninitialized peer {} for a {msg_type:?} from peer {}",
+            self.store_id,
+            to_peer.id,
+            message.from_peer().id
         );
         self.router.register(peer)?;
         self.router.send_raft_message(message)
