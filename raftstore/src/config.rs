@@ -59,6 +59,10 @@ pub struct Config {
     /// measured again (a region that does not grow is not rescanned).
     /// Default 8 MiB.
     pub region_split_check_diff: u64,
+    /// How often a leader reports its region to the scheduler, and the
+    /// store its statistics (region heartbeat; the store heartbeat rides on
+    /// the store tick). Default 10 s.
+    pub scheduler_heartbeat_tick_interval: Duration,
     /// A region larger than this is split. Default 144 MiB.
     pub region_max_size: u64,
     /// Where the split key is put: the first `region_split_size` bytes stay
@@ -87,6 +91,7 @@ impl Default for Config {
             raft_random_seed: None,
             leader_transfer_max_log_lag: 128,
             split_region_check_tick_interval: Duration::from_secs(10),
+            scheduler_heartbeat_tick_interval: Duration::from_secs(10),
             region_split_check_diff: 8 << 20,
             region_max_size: 144 << 20,
             region_split_size: 96 << 20,
@@ -106,6 +111,7 @@ impl Config {
             snapshot_transfer_timeout: Duration::from_secs(10),
             snapshot_gc_idle_timeout: Duration::from_secs(5),
             split_region_check_tick_interval: Duration::from_millis(100),
+            scheduler_heartbeat_tick_interval: Duration::from_millis(100),
             ..Config::default()
         }
     }

@@ -22,7 +22,8 @@
 //! | `peer/admin_apply.rs` | `raft_worker` | apply ChangePeer and Split; create a split's new peer (lab 3B) |
 //! | `peer/peer_destroy.rs` | `raft_worker` | destroy a removed peer; tombstone messages (lab 3B) |
 //! | `worker/split_check.rs` | `split_check` | measure a region, find its split key, ask for ids |
-//! | `scheduler_client.rs` | — | the `SchedulerClient` trait (ids for splits) |
+//! | `worker/scheduler_task.rs` | `scheduler_task` | region and store heartbeats; execute operator steps |
+//! | `scheduler_client.rs` | — | the `SchedulerClient` trait (ids for splits, heartbeats) |
 //! | `worker/store_worker.rs` | `store_worker` | create peers for new regions; snapshot GC |
 //! | `worker/region_task.rs` | `region_task` (routes), `region_task_apply`, `region_task_gen` | generate / apply / destroy snapshots |
 //! | `worker/raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
@@ -72,4 +73,4 @@ pub use store_meta::{RegionStatus, StoreMeta};
 pub use transport::Transport;
 // The workers' task types are public (tests drive the region worker
 // directly); keep their short paths.
-pub use worker::{raftlog_gc, region_task, snap_runner, split_check};
+pub use worker::{raftlog_gc, region_task, scheduler_task, snap_runner, split_check};

@@ -16,6 +16,7 @@
 //! | `raftlog_gc-N` | raftlog_gc.rs | `RaftLogGcTask` |
 //! | `snap_runner-N` | snap_runner.rs | `SnapTask` |
 //! | `split_check-N` | split_check.rs | `SplitCheckTask` |
+//! | `scheduler_task-N` | scheduler_task.rs | `SchedulerTask` |
 //!
 //! `RaftStore::stop` closes the shutdown channel; the raft and store
 //! workers leave their loops and drop their senders, which closes the other
@@ -48,6 +49,7 @@ use crate::store_meta::StoreMeta;
 use crate::transport::Transport;
 use crate::worker::raft_worker::RaftWorker;
 use crate::worker::region_task::{ApplyTask, DestroyTask, RegionTask, RegionWorker};
+use crate::worker::scheduler_task::SchedulerRunner;
 use crate::worker::snap_runner::{SnapSender, SnapshotReceiver};
 use crate::worker::split_check::SplitChecker;
 use crate::worker::store_worker::{create_peer, StoreWorker};
@@ -103,6 +105,7 @@ impl RaftStore {
         let (gc_sender, gc_mailbox) = crossbeam_channel::unbounded();
         let (snap_sender, snap_mailbox) = crossbeam_channel::unbounded();
         let (split_check_sender, split_check_mailbox) = crossbeam_channel::unbounded();
+        let (scheduler_task_sender, scheduler_task_mailbox) = crossbeam_channel::unbounded();
         let (shutdown_sender, shutdown) = crossbeam_channel::bounded::<()>(0);
         let router = Router::new(store_id, raft_sender, store_sender);
         let snap_manager = SnapManager::new(
@@ -147,12 +150,17 @@ impl RaftStore {
                 store_id,
                 engines.clone(),
                 router.clone(),
-                scheduler,
+                Arc::clone(&scheduler),
                 config.region_max_size,
                 config.region_split_size,
             )
             .start(split_check_mailbox)
             .map_err(|error| Error::Closed(format!("cannot start split_check: {error}")))?,
+        );
+        threads.push(
+            SchedulerRunner::new(store_id, router.clone(), scheduler)
+                .start(scheduler_task_mailbox)
+                .map_err(|error| Error::Closed(format!("cannot start scheduler_task: {error}")))?,
         );
         let store_worker = StoreWorker::new(
             store_id,
@@ -162,6 +170,7 @@ impl RaftStore {
             Arc::clone(&store_meta),
             snap_manager.clone(),
             region_sender.clone(),
+            scheduler_task_sender.clone(),
             store_mailbox,
             shutdown.clone(),
         );
@@ -180,6 +189,7 @@ impl RaftStore {
             store_meta: Arc::clone(&store_meta),
             snap_manager: snap_manager.clone(),
             split_check: split_check_sender,
+            scheduler_task: scheduler_task_sender,
         };
         let raft_worker = RaftWorker::new(context, raft_mailbox, shutdown);
         threads.push(spawn(format!("raft_worker-{store_id}"), move || {

@@ -5,10 +5,11 @@
 //! in-process id allocator (`tests/src/cluster/scheduler.rs`); the real
 //! scheduler of lab 3C implements it too, in-process or over gRPC.
 //!
-//! Called from worker threads that may wait (split_check), never from the
-//! raft worker: an answer can take a network round trip.
+//! Called from worker threads that may wait (split_check, scheduler_task),
+//! never from the raft worker: an answer can take a network round trip.
 
 use proto::metapb::Region;
+use proto::schedulerpb::{RegionHeartbeatRequest, RegionHeartbeatResponse, StoreStats};
 
 use crate::errors::Result;
 
@@ -26,4 +27,24 @@ pub struct SplitIds {
 pub trait SchedulerClient: Send + Sync {
     /// Allocates the ids for splitting `region` (TinyKV's `AskSplit`).
     fn ask_split(&self, region: &Region) -> Result<SplitIds>;
+
+    /// Reports a region this store leads (its range, epoch, peers, leader,
+    /// pending peers and approximate size). The answer may carry the next
+    /// step of an operator for the region (add or remove a peer, transfer
+    /// leadership), which the store executes as an admin command. A
+    /// scheduler that does not schedule answers `Ok(None)` (the default).
+    fn region_heartbeat(
+        &self,
+        heartbeat: RegionHeartbeatRequest,
+    ) -> Result<Option<RegionHeartbeatResponse>> {
+        let _ = heartbeat;
+        Ok(None)
+    }
+
+    /// Reports this store's statistics (region count, sizes). The default
+    /// ignores them.
+    fn store_heartbeat(&self, stats: StoreStats) -> Result<()> {
+        let _ = stats;
+        Ok(())
+    }
 }

@@ -13,6 +13,7 @@ use crate::store_meta::StoreMeta;
 use crate::transport::Transport;
 use crate::worker::raftlog_gc::RaftLogGcTask;
 use crate::worker::region_task::RegionTask;
+use crate::worker::scheduler_task::SchedulerTask;
 use crate::worker::snap_runner::SnapTask;
 use crate::worker::split_check::SplitCheckTask;
 
@@ -40,4 +41,6 @@ pub struct StoreContext {
     pub snap_manager: SnapManager,
     /// The split checker's mailbox.
     pub split_check: Sender<SplitCheckTask>,
+    /// The scheduler_task worker's mailbox (heartbeats).
+    pub scheduler_task: Sender<SchedulerTask>,
 }

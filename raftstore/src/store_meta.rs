@@ -35,6 +35,8 @@ pub struct RegionStatus {
     pub last_index: u64,
     /// Whether a snapshot is being applied.
     pub applying_snapshot: bool,
+    /// The region's size as split_check last measured it (0: not yet).
+    pub approximate_size: u64,
 }
 
 /// The regions of one store.

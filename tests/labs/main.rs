@@ -7,4 +7,5 @@ mod lab1;
 mod lab2b;
 mod lab2c;
 mod lab3b;
+mod lab3c;
 mod playground;

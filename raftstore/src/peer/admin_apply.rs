@@ -34,6 +34,8 @@ pub(crate) struct AdminEffects {
     pub removed_self: bool,
     /// A split created this region: create its peer on this store.
     pub split_regions: Vec<Region>,
+    /// A conf change or split changed this region's shape.
+    pub region_changed: bool,
 }
 
 /// A successful admin response of `cmd_type` at `term`.
@@ -99,6 +101,7 @@ impl Peer {
         match self.exec_change_peer(ctx, &conf_change, &request, entry.index, kv_batch) {
             Ok((region, removed_self)) => {
                 effects.removed_self |= removed_self;
+                effects.region_changed = true;
                 Some(admin_ok(AdminCmdType::ChangePeer, term, |admin| {
                     admin.mut_change_peer().region = Some(region).into();
                 }))
@@ -277,6 +280,7 @@ impl Peer {
         }
         self.storage_mut().set_region(left.clone());
         ctx.store_meta.update_region(&left);
+        effects.region_changed = true;
         chain!(
             "Peer::apply_split",
             left.id,

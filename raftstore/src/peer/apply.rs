@@ -148,6 +148,10 @@ impl Peer {
         for answer in answers {
             self.answer_proposal(answer);
         }
+        if effects.region_changed {
+            // The scheduler learns the new shape now, not at the next tick.
+            self.heartbeat_scheduler(ctx);
+        }
         if effects.removed_self {
             self.destroy(ctx, None, "removed from the region by a conf change")?;
         }

@@ -49,6 +49,7 @@ use crate::peer::peer_storage::PeerStorage;
 use crate::peer::snapshot_state::SnapshotState;
 use crate::store_context::StoreContext;
 use crate::store_meta::RegionStatus;
+use crate::worker::scheduler_task::SchedulerTask;
 use crate::worker::snap_runner::SnapTask;
 
 /// A command waiting for its log entry to be applied.
@@ -97,6 +98,8 @@ pub struct Peer {
     pub approximate_size: Option<u64>,
     /// Base ticks since the last split check.
     pub ticks_since_split_check: u64,
+    /// Base ticks since the last region heartbeat.
+    pub ticks_since_heartbeat: u64,
     tag: String,
 }
 
@@ -152,6 +155,7 @@ impl Peer {
             size_diff_hint: 0,
             approximate_size: None,
             ticks_since_split_check: 0,
+            ticks_since_heartbeat: 0,
             tag,
         })
     }
@@ -215,7 +219,39 @@ impl Peer {
             first_index: self.storage().truncated_index() + 1,
             last_index: raft.raft_log.last_index(),
             applying_snapshot: self.storage().snapshot_state.borrow().is_applying(),
+            approximate_size: self.approximate_size.unwrap_or(0),
         });
+    }
+
+    /// A leader reports its region to the scheduler (on its heartbeat tick,
+    /// and right after a conf change or split, so the scheduler learns the
+    /// new shape at once). Pending peers are those whose log is behind the
+    /// leader's first index: they can only catch up by snapshot.
+    pub fn heartbeat_scheduler(&self, ctx: &StoreContext) {
+        if !self.is_leader() || self.stopped {
+            return;
+        }
+        let first_index = self.storage().truncated_index() + 1;
+        let progress = self.raft_group.raft.prs();
+        let pending_peers = self
+            .region()
+            .peers
+            .iter()
+            .filter(|peer| {
+                peer.id != self.meta.id
+                    && progress
+                        .get(&peer.id)
+                        .is_some_and(|progress| progress.matched < first_index)
+            })
+            .cloned()
+            .collect();
+        let task = SchedulerTask::RegionHeartbeat {
+            region: self.region().clone(),
+            leader: self.meta.clone(),
+            pending_peers,
+            approximate_size: self.approximate_size.unwrap_or(0),
+        };
+        let _ = ctx.scheduler_task.send(task);
     }
 
     /// Handles the peer's Ready, if it has one: persist, send, apply, advance.

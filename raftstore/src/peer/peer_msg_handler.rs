@@ -333,6 +333,18 @@ impl<'a> PeerMsgHandler<'a> {
             self.peer.ticks_since_split_check = 0;
             self.on_split_region_check_tick();
         }
+        self.peer.ticks_since_heartbeat += 1;
+        let heartbeat_ticks = (self
+            .ctx
+            .config
+            .scheduler_heartbeat_tick_interval
+            .as_millis()
+            / base)
+            .max(1) as u64;
+        if self.peer.ticks_since_heartbeat >= heartbeat_ticks {
+            self.peer.ticks_since_heartbeat = 0;
+            self.peer.heartbeat_scheduler(self.ctx);
+        }
     }
 
     /// The leader's log GC check (TinyKV's `onRaftGCLogTick`): propose a

@@ -11,10 +11,12 @@
 //! | `raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
 //! | `snap_runner.rs` | `snap_runner` (+ transport's thread) | stream snapshots in chunks; receive them |
 //! | `split_check.rs` | `split_check` | measure a region, find its split key, ask for ids |
+//! | `scheduler_task.rs` | `scheduler_task` | region and store heartbeats; execute operator steps |
 
 pub(crate) mod raft_worker;
 pub mod raftlog_gc;
 pub mod region_task;
+pub mod scheduler_task;
 pub mod snap_runner;
 pub mod split_check;
 pub(crate) mod store_worker;

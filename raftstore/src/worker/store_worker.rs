@@ -4,7 +4,8 @@
 //! has no peer of, and peer-destroyed notices; plus a store tick every
 //! `store_tick_interval` from a crossbeam `tick` channel.
 //! Out: new peers (registered with the router, which hands them to the raft
-//! worker), snapshot GC on the `SnapManager`.
+//! worker), snapshot GC on the `SnapManager`, store heartbeats to the
+//! scheduler_task worker.
 //!
 //! Creating a peer for an unknown region is how a store joins a region: the
 //! leader of a region that added a peer on this store starts sending it
@@ -31,6 +32,8 @@ use crate::router::Router;
 use crate::snap_manager::SnapManager;
 use crate::store_meta::StoreMeta;
 use crate::worker::region_task::RegionTask;
+use crate::worker::scheduler_task::SchedulerTask;
+use proto::schedulerpb::StoreStats;
 use std::sync::Arc;
 
 /// The store worker.
@@ -42,6 +45,7 @@ pub struct StoreWorker {
     store_meta: Arc<StoreMeta>,
     snap_manager: SnapManager,
     region_worker: Sender<RegionTask>,
+    scheduler_task: Sender<SchedulerTask>,
     mailbox: Receiver<StoreMsg>,
     shutdown: Receiver<()>,
 }
@@ -84,6 +88,7 @@ impl StoreWorker {
         store_meta: Arc<StoreMeta>,
         snap_manager: SnapManager,
         region_worker: Sender<RegionTask>,
+        scheduler_task: Sender<SchedulerTask>,
         mailbox: Receiver<StoreMsg>,
         shutdown: Receiver<()>,
     ) -> StoreWorker {
@@ -95,6 +100,7 @@ impl StoreWorker {
             store_meta,
             snap_manager,
             region_worker,
+            scheduler_task,
             mailbox,
             shutdown,
         }
@@ -124,16 +130,27 @@ impl StoreWorker {
         info!("store {}: store worker stopped", self.store_id);
     }
 
-    /// Snapshot GC: delete idle snapshot files that no region still needs.
+    /// Snapshot GC (delete idle snapshot files no region still needs),
+    /// and the store heartbeat to the scheduler.
     fn on_store_tick(&self) {
-        let applying: Vec<u64> = self
-            .store_meta
-            .all()
-            .into_iter()
+        let statuses = self.store_meta.all();
+        let applying: Vec<u64> = statuses
+            .iter()
             .filter(|status| status.applying_snapshot)
             .map(|status| status.region.id)
             .collect();
         self.snap_manager.gc(&applying);
+        let mut stats = StoreStats::new();
+        stats.store_id = self.store_id;
+        stats.region_count = statuses
+            .iter()
+            .filter(|status| !status.region.peers.is_empty())
+            .count() as u32;
+        stats.applying_snap_count = applying.len() as u32;
+        stats.used_size = statuses.iter().map(|status| status.approximate_size).sum();
+        let _ = self
+            .scheduler_task
+            .send(SchedulerTask::StoreHeartbeat { stats });
     }
 
     /// A raft message for a region with no peer here: create the peer if

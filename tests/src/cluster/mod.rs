@@ -21,6 +21,7 @@ mod filter;
 mod network;
 mod requests;
 mod scheduler;
+mod scheduler_client;
 mod seed;
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +41,7 @@ pub use requests::{
     delete_request, get_request, get_request_cf, put_request, put_request_cf, snap_request,
 };
 pub use scheduler::{IdAllocator, MockScheduler, FIRST_ALLOCATED_ID};
+pub use scheduler_client::ClusterSchedulerClient;
 pub use seed::test_seed;
 
 /// A key and its value, as scans return them.
@@ -69,6 +71,9 @@ pub struct Cluster {
     /// Unique ids for new peers and split regions (the stores' `ask_split`
     /// and the test helpers share it).
     ids: Arc<IdAllocator>,
+    /// What the stores see as their scheduler (ids, heartbeats, queued
+    /// operator steps).
+    scheduler_client: Arc<ClusterSchedulerClient>,
     stores: Mutex<BTreeMap<u64, StoreSlot>>,
     /// Keeps the data directories until the cluster is dropped (after the stores stop).
     _root: Option<tempfile::TempDir>,
@@ -122,12 +127,14 @@ impl Cluster {
         if config.raft_random_seed.is_none() {
             config.raft_random_seed = Some(seed);
         }
+        let ids = Arc::new(IdAllocator::default());
         let cluster = Cluster {
             seed,
             config,
             network: Network::new(seed),
             scheduler: Mutex::new(MockScheduler::default()),
-            ids: Arc::new(IdAllocator::default()),
+            ids: Arc::clone(&ids),
+            scheduler_client: Arc::new(ClusterSchedulerClient::new(ids)),
             stores: Mutex::new(BTreeMap::new()),
             _root: root,
             root_path,
@@ -257,7 +264,7 @@ impl Cluster {
             engines,
             self.config.clone(),
             transport,
-            Arc::clone(&self.ids) as Arc<dyn raftstore::SchedulerClient>,
+            Arc::clone(&self.scheduler_client) as Arc<dyn raftstore::SchedulerClient>,
             data_dir.join("snap"),
         )
         .unwrap_or_else(|error| self.fail(&format!("start store {store_id}: {error}")));
@@ -400,6 +407,11 @@ impl Cluster {
     /// The cluster's id allocator.
     pub fn ids(&self) -> &IdAllocator {
         &self.ids
+    }
+
+    /// The stores' scheduler: heartbeat counters, queued operator steps.
+    pub fn scheduler_client(&self) -> &ClusterSchedulerClient {
+        &self.scheduler_client
     }
 
     /// Every running store's status for `region_id`, by store id.
