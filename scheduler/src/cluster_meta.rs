@@ -16,7 +16,6 @@
 //! | otherwise (newer, or a region not known yet) | the region replaces the same id's entry and every region it overlaps |
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use proto::metapb::{Cluster, Store};
 use proto::schedulerpb::StoreStats;
@@ -115,8 +114,9 @@ impl ClusterMeta {
         }
     }
 
-    /// Records a store heartbeat's statistics.
-    pub fn store_heartbeat(&mut self, stats: StoreStats, now: Instant) -> Result<()> {
+    /// Records a store heartbeat's statistics, received at `now_ms` of the
+    /// scheduler's clock.
+    pub fn store_heartbeat(&mut self, stats: StoreStats, now_ms: u64) -> Result<()> {
         let store = self
             .stores
             .get_mut(&stats.store_id)
@@ -124,7 +124,7 @@ impl ClusterMeta {
         if store.is_tombstone() {
             return Err(Error::StoreTombstone(stats.store_id));
         }
-        store.last_heartbeat = Some(now);
+        store.last_heartbeat_ms = Some(now_ms);
         store.stats = stats;
         Ok(())
     }
@@ -138,6 +138,16 @@ impl ClusterMeta {
         info.region_size = totals.region_size;
         info.leader_size = totals.leader_size;
         Some(info)
+    }
+
+    /// Every store (tombstones included), with region and leader totals,
+    /// in store id order so that scheduling is deterministic.
+    pub fn stores(&self) -> Vec<StoreInfo> {
+        let mut ids: Vec<u64> = self.stores.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|store_id| self.store(store_id))
+            .collect()
     }
 
     /// Checks a store that a region's leader reports from: known, not a tombstone.
@@ -244,6 +254,14 @@ impl ClusterMeta {
     /// The region whose range contains `key`.
     pub fn region_by_key(&self, key: &[u8]) -> Option<&RegionInfo> {
         self.regions.get_by_key(key)
+    }
+
+    /// Every known region, in region id order so that scheduling is
+    /// deterministic.
+    pub fn regions(&self) -> Vec<&RegionInfo> {
+        let mut regions: Vec<&RegionInfo> = self.regions.regions().collect();
+        regions.sort_unstable_by_key(|info| info.id());
+        regions
     }
 
     /// How many regions are known.

@@ -69,6 +69,12 @@ pub enum Error {
     #[error("region not found: {0}")]
     RegionNotFound(String),
 
+    /// The region already has an operator in flight; a second one would
+    /// race it with conflicting conf changes. Wait for it to finish, time
+    /// out or be cancelled.
+    #[error("region {0} already has an operator")]
+    OperatorExists(u64),
+
     /// A value persisted by this crate could not be decoded: the directory
     /// is corrupt or was written by an incompatible version.
     #[error("corrupt scheduler metadata at {key:?}: {reason}")]

@@ -9,14 +9,23 @@
 //! and regions, never reissues an id and never gives a lower timestamp.
 //!
 //! Callers use the [`SchedulerService`] trait; [`Scheduler`] implements it.
-//! Networking (gRPC), raftstore integration and balancing operators come
-//! later; `region_heartbeat` already returns the slot for an operator step.
+//! It also places replicas (TinyKV lab 3C): [`Scheduler::schedule`], a
+//! tick the caller runs periodically, creates [`Operator`]s (replica
+//! checker, balance-region, balance-leader), and each region heartbeat's
+//! response carries that region's next operator step. Networking (gRPC)
+//! and raftstore integration come later.
 //!
 //! | type | file | what it is |
 //! |---|---|---|
 //! | [`SchedulerService`] | `service.rs` | the API: bootstrap, ids, stores, heartbeats, lookups, splits, tso |
 //! | [`Scheduler`] | `scheduler.rs` | the in-process implementation: check, persist, apply |
-//! | [`SchedulerOptions`] | `options.rs` | id batch, tso window, clock, replica count |
+//! | [`SchedulerOptions`] | `options.rs` | id batch, tso window, clock, replica count, store down time, operator timeout, balancing switches |
+//! | [`Operator`] | `operator.rs` | a planned change to one region: steps, when each is done, when it is stale |
+//! | [`OperatorController`] | `operator_controller.rs` | operators in flight, one per region; the step for each heartbeat |
+//! | [`ScheduleContext`] | `schedule_context.rs` | one decision's view of stores and regions, operators in flight included |
+//! | [`ReplicaChecker`] | `replica_checker.rs` | adds missing replicas, replaces peers on lost stores |
+//! | [`BalanceRegion`] | `balance_region.rs` | moves a replica from the fullest store to the emptiest (TinyKV's rules) |
+//! | [`BalanceLeader`] | `balance_leader.rs` | moves a leader from the store leading most to the one leading fewest |
 //! | [`ClusterMeta`] | `cluster_meta.rs` | bootstrap state, stores, regions, the heartbeat rules |
 //! | [`RegionTree`] | `region_tree.rs` | regions by id and by key range (a `BTreeMap` index), per-store totals |
 //! | [`RegionInfo`] | `region_info.rs` | one region with leader, pending peers, size; input validation |
@@ -32,27 +41,39 @@
 
 #![deny(missing_docs)]
 
+mod balance_leader;
+mod balance_region;
 mod clock;
 mod cluster_meta;
 mod errors;
 mod id_allocator;
 mod meta_storage;
+mod operator;
+mod operator_controller;
 mod options;
 mod region_info;
 mod region_tree;
+mod replica_checker;
+mod schedule_context;
 mod scheduler;
 mod service;
 mod store_info;
 mod tso;
 
+pub use balance_leader::BalanceLeader;
+pub use balance_region::BalanceRegion;
 pub use clock::{Clock, SystemClock};
 pub use cluster_meta::{ClusterMeta, RegionChange};
 pub use errors::{Error, Result};
 pub use id_allocator::{IdAllocator, DEFAULT_ID_BATCH};
 pub use meta_storage::MetaStorage;
+pub use operator::{Operator, OperatorKind, OperatorStatus, OperatorStep};
+pub use operator_controller::OperatorController;
 pub use options::SchedulerOptions;
 pub use region_info::{validate_region, RegionInfo};
 pub use region_tree::{RegionTree, StoreRegionTotals};
+pub use replica_checker::ReplicaChecker;
+pub use schedule_context::{ScheduleContext, ScheduleLimits};
 pub use scheduler::Scheduler;
 pub use service::SchedulerService;
 pub use store_info::StoreInfo;

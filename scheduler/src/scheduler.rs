@@ -11,34 +11,69 @@
 //! (synced), then apply it in memory, all under the cluster lock. A crash
 //! after the write loses nothing; a failed write changes nothing. The disk
 //! is always at least as new as memory, which is what `open` reloads.
+//!
+//! Operators: every accepted region heartbeat is then shown to the
+//! [`OperatorController`], whose answer (the region's next operator step)
+//! is the heartbeat's response. [`Scheduler::schedule`], the schedule tick
+//! the caller runs periodically, creates operators: the replica checker on
+//! every region, then (if enabled) one balance-region and one
+//! balance-leader move, at most `max_operators_per_tick` in all. Operators
+//! live in memory only: after a restart the ticks make new ones. Lock
+//! order: the cluster lock, then the operator lock.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use proto::metapb::{Cluster, Peer, Region, Store};
 use proto::schedulerpb::{RegionHeartbeatRequest, RegionHeartbeatResponse, StoreStats};
 use storage::WriteBatch;
 
+use crate::balance_leader::BalanceLeader;
+use crate::balance_region::BalanceRegion;
+use crate::clock::Clock;
 use crate::cluster_meta::{ClusterMeta, RegionChange};
 use crate::errors::{Error, Result};
 use crate::id_allocator::IdAllocator;
 use crate::meta_storage::MetaStorage;
+use crate::operator::Operator;
+use crate::operator_controller::OperatorController;
 use crate::options::SchedulerOptions;
 use crate::region_info::{validate_region, RegionInfo};
+use crate::replica_checker::ReplicaChecker;
+use crate::schedule_context::{ScheduleContext, ScheduleLimits};
 use crate::service::SchedulerService;
 use crate::store_info::StoreInfo;
 use crate::tso::Tso;
 
 /// The in-process scheduler. See the module docs.
-#[derive(Debug)]
 pub struct Scheduler {
     cluster_id: u64,
     max_peer_count: u32,
     storage: MetaStorage,
     id_allocator: IdAllocator,
     tso: Tso,
+    clock: Arc<dyn Clock>,
+    started_at_ms: u64,
+    max_store_down_ms: u64,
+    operator_timeout_ms: u64,
+    enable_balance_leader: bool,
+    enable_balance_region: bool,
+    max_operators_per_tick: usize,
     cluster: Mutex<ClusterMeta>,
+    operators: Mutex<OperatorController>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("cluster_id", &self.cluster_id)
+            .field("max_peer_count", &self.max_peer_count)
+            .field("enable_balance_leader", &self.enable_balance_leader)
+            .field("enable_balance_region", &self.enable_balance_region)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Scheduler {
@@ -79,15 +114,111 @@ impl Scheduler {
             cluster_id,
             max_peer_count: options.max_peer_count,
             id_allocator: IdAllocator::open(storage.clone(), options.id_batch)?,
-            tso: Tso::open(storage.clone(), options.clock, options.tso_save_window_ms)?,
+            tso: Tso::open(
+                storage.clone(),
+                Arc::clone(&options.clock),
+                options.tso_save_window_ms,
+            )?,
             storage,
+            started_at_ms: options.clock.now_ms(),
+            clock: options.clock,
+            max_store_down_ms: duration_ms(options.max_store_down_time),
+            operator_timeout_ms: duration_ms(options.operator_timeout),
+            enable_balance_leader: options.enable_balance_leader,
+            enable_balance_region: options.enable_balance_region,
+            max_operators_per_tick: options.max_operators_per_tick,
             cluster: Mutex::new(cluster),
+            operators: Mutex::new(OperatorController::new()),
         })
     }
 
     /// The cluster id, chosen when the directory was first opened.
     pub fn cluster_id(&self) -> u64 {
         self.cluster_id
+    }
+
+    /// The schedule tick: runs the replica checker over every region, then
+    /// balance-region and balance-leader if enabled (one move each), and
+    /// adds the operators they create, at most `max_operators_per_tick`.
+    /// Returns how many were added. The operators' steps go out with the
+    /// regions' next heartbeats. Before bootstrap there is nothing to do.
+    pub fn schedule(&self) -> Result<usize> {
+        let cluster = self.cluster();
+        if !cluster.is_bootstrapped() {
+            return Ok(0);
+        }
+        let mut operators = self.operators();
+        let limits = ScheduleLimits {
+            now_ms: self.clock.now_ms(),
+            started_at_ms: self.started_at_ms,
+            max_store_down_ms: self.max_store_down_ms,
+            max_replicas: cluster
+                .bootstrap_record()
+                .map_or(self.max_peer_count, |record| record.max_peer_count)
+                as usize,
+            operator_timeout_ms: self.operator_timeout_ms,
+        };
+        let mut added = 0;
+        let region_ids: Vec<u64> = cluster.regions().iter().map(|info| info.id()).collect();
+        for region_id in region_ids {
+            if added >= self.max_operators_per_tick {
+                return Ok(added);
+            }
+            // A new context per decision: it counts the operators added so
+            // far, so two regions do not both pick the same emptiest store.
+            let operator = {
+                let context = ScheduleContext::new(&cluster, &operators, limits);
+                match cluster.region_by_id(region_id) {
+                    Some(region) if context.is_schedulable(region) => {
+                        ReplicaChecker.check(&context, region, &self.id_allocator)?
+                    }
+                    _ => None,
+                }
+            };
+            added += add(&mut operators, operator);
+        }
+        if self.enable_balance_region && added < self.max_operators_per_tick {
+            let operator = {
+                let context = ScheduleContext::new(&cluster, &operators, limits);
+                BalanceRegion.schedule(&context, &self.id_allocator)?
+            };
+            added += add(&mut operators, operator);
+        }
+        if self.enable_balance_leader && added < self.max_operators_per_tick {
+            let operator = {
+                let context = ScheduleContext::new(&cluster, &operators, limits);
+                BalanceLeader.schedule(&context)
+            };
+            added += add(&mut operators, operator);
+        }
+        Ok(added)
+    }
+
+    /// The operator in flight for this region, if any (for tests and
+    /// diagnostics).
+    pub fn operator(&self, region_id: u64) -> Option<Operator> {
+        self.operators().operator(region_id).cloned()
+    }
+
+    /// Adds an operator by hand (tests, tools). Fails with
+    /// `OperatorExists` if the region already has one.
+    pub fn add_operator(&self, operator: Operator) -> Result<()> {
+        self.operators().add_operator(operator)
+    }
+
+    /// The scheduler's clock, in ms: what operator creation times and
+    /// store heartbeat times are measured in.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn operators(&self) -> MutexGuard<'_, OperatorController> {
+        self.operators.lock().unwrap_or_else(|poisoned| {
+            // Every controller method leaves the map consistent between
+            // statements (one insert or remove each), so a panicking holder
+            // cannot have left half an operator behind.
+            poisoned.into_inner()
+        })
     }
 
     fn cluster(&self) -> MutexGuard<'_, ClusterMeta> {
@@ -109,6 +240,26 @@ fn new_cluster_id() -> u64 {
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0);
     (seconds << 32) | u64::from(rand::random::<u32>())
+}
+
+/// Adds `operator` if there is one; returns how many were added (0 or 1).
+fn add(operators: &mut OperatorController, operator: Option<Operator>) -> usize {
+    let Some(operator) = operator else {
+        return 0;
+    };
+    match operators.add_operator(operator) {
+        Ok(()) => 1,
+        Err(error) => {
+            // The schedulers skip regions with an operator, so this is a
+            // bug in them; skipping the operator is safe.
+            log::warn!("schedule: operator not added: {error}");
+            0
+        }
+    }
+}
+
+fn duration_ms(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn region_and_leader(info: &RegionInfo) -> (Region, Option<Peer>) {
@@ -178,7 +329,7 @@ impl SchedulerService for Scheduler {
     fn store_heartbeat(&self, stats: StoreStats) -> Result<()> {
         let mut cluster = self.cluster();
         cluster.ensure_bootstrapped()?;
-        cluster.store_heartbeat(stats, Instant::now())
+        cluster.store_heartbeat(stats, self.clock.now_ms())
     }
 
     fn region_heartbeat(
@@ -202,8 +353,23 @@ impl SchedulerService for Scheduler {
                 reported.region
             );
         }
+        let region_id = reported.id();
         cluster.apply_region_change(reported, &change);
-        Ok(None)
+        let mut operators = self.operators();
+        if let RegionChange::Replace { removed } = &change {
+            for removed_id in removed {
+                operators.remove_operator(
+                    *removed_id,
+                    &format!("region replaced by overlapping region {region_id}"),
+                );
+            }
+        }
+        // The region as now known: a same-epoch report with a different
+        // shape is ignored by the heartbeat rules, and so it is here.
+        let Some(known) = cluster.region_by_id(region_id) else {
+            return Ok(None);
+        };
+        Ok(operators.on_region_heartbeat(known, self.clock.now_ms()))
     }
 
     fn get_region(&self, key: &[u8]) -> Option<(Region, Option<Peer>)> {

@@ -35,8 +35,10 @@ pub trait SchedulerService: Send + Sync {
     fn store_heartbeat(&self, stats: StoreStats) -> Result<()>;
 
     /// Processes a region leader's heartbeat (see [`crate::ClusterMeta`]
-    /// for the rules). Returns the next operator step for that region, if
-    /// any; there are no operators yet, so it is always `Ok(None)`.
+    /// for the rules). Returns the next step of the region's operator, if
+    /// it has one in flight: the leader should carry it out, and a later
+    /// heartbeat shows whether it did. A rejected heartbeat gets its error
+    /// and no step.
     fn region_heartbeat(
         &self,
         request: RegionHeartbeatRequest,

@@ -424,7 +424,7 @@ fn store_heartbeat_records_stats() {
     scheduler.store_heartbeat(stats.clone()).unwrap();
     let info = scheduler.get_store(2).unwrap();
     assert_eq!((info.capacity(), info.available()), (1000, 400));
-    assert!(info.last_heartbeat.is_some());
+    assert!(info.last_heartbeat_ms.is_some());
     stats.store_id = 42;
     assert!(matches!(
         scheduler.store_heartbeat(stats),
