@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::eraftpb::ConfChangeType;
-use proto::metapb::{Peer, Region, Store, StoreState};
+use proto::metapb::{Peer, Region, StoreState};
 use proto::schedulerpb::{RegionHeartbeatRequest, RegionHeartbeatResponse, StoreStats};
 use scheduler::{
     BalanceRegion, Clock, ClusterMeta, Error, IdAllocator, MetaStorage, Operator,
@@ -19,6 +19,9 @@ use scheduler::{
     Scheduler, SchedulerOptions, SchedulerService,
 };
 use tempfile::TempDir;
+
+mod common;
+use common::{peer, store};
 
 const START_MS: u64 = 1_000_000;
 
@@ -36,20 +39,6 @@ impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
     }
-}
-
-fn store(id: u64) -> Store {
-    let mut store = Store::new();
-    store.id = id;
-    store.address = format!("store-{id}");
-    store
-}
-
-fn peer(id: u64, store_id: u64) -> Peer {
-    let mut peer = Peer::new();
-    peer.id = id;
-    peer.store_id = store_id;
-    peer
 }
 
 /// Region `id` of `count`, with the `id`-th of `count` adjacent key ranges.

@@ -2,24 +2,13 @@
 //! heartbeat rules, bad input, bootstrap, splits, store heartbeats and
 //! persistence across a reopen.
 
-use proto::metapb::{Peer, Region, Store, StoreState};
+use proto::metapb::{Region, StoreState};
 use proto::schedulerpb::{RegionHeartbeatRequest, StoreStats};
 use scheduler::{Error, Scheduler, SchedulerService};
 use tempfile::TempDir;
 
-fn store(id: u64) -> Store {
-    let mut store = Store::new();
-    store.id = id;
-    store.address = format!("store-{id}");
-    store
-}
-
-fn peer(id: u64, store_id: u64) -> Peer {
-    let mut peer = Peer::new();
-    peer.id = id;
-    peer.store_id = store_id;
-    peer
-}
+mod common;
+use common::{peer, store};
 
 /// A region with epoch (`version`, `conf_ver`) and peers given as (peer id, store id).
 fn region(
