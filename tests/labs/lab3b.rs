@@ -1023,3 +1023,40 @@ fn routed_raft_storage_finds_the_region_after_a_split() {
         );
     }
 }
+
+/// A peer removed before its snapshot arrived (still uninitialized, so it
+/// never learns of its removal) is replaced when the region is given back
+/// to its store with a newer peer, which then gets the data.
+#[test]
+fn stale_uninitialized_peer_is_replaced_by_a_newer_one() {
+    use tinykv_tests::cluster::Filter;
+    let cluster = Cluster::new(
+        "lab3b::stale_uninitialized_peer_is_replaced_by_a_newer_one",
+        4,
+        Config::for_tests(),
+    );
+    cluster.must_put(b"k", b"v");
+    cluster.must_remove_peer(FIRST_REGION_ID, 4);
+    wait_destroyed(&cluster, 4, FIRST_REGION_ID);
+    // Store 4 gets an uninitialized peer, but never its snapshot.
+    cluster.network().add_filter(Filter::DropSnapshots);
+    let first = cluster.must_add_peer(FIRST_REGION_ID, 4);
+    wait_until(
+        &cluster,
+        "store 4 creates the uninitialized peer",
+        WAIT,
+        || {
+            cluster
+                .with_store(4, |store| store.router().has_region(FIRST_REGION_ID))
+                .unwrap_or(false)
+        },
+    );
+    cluster.must_remove_peer(FIRST_REGION_ID, 4);
+    cluster
+        .network()
+        .remove_filters(|filter| matches!(filter, Filter::DropSnapshots));
+    let second = cluster.must_add_peer(FIRST_REGION_ID, 4);
+    assert!(second.id > first.id, "{second:?} is newer than {first:?}");
+    cluster.must_store_have(4, b"k", Some(b"v"), WAIT);
+    assert_replicas_converge(&cluster, FIRST_REGION_ID);
+}

@@ -86,6 +86,25 @@ impl<'a> PeerMsgHandler<'a> {
                 actual_store_id: store_id,
             });
         }
+        if to_peer.id > self.peer.meta.id && !message.is_tombstone {
+            // lab 3B: begin — a newer peer of this store means ours was removed without learning it (docs/labs/lab3b.md#destroy)
+            // The region was given back to this store with a new peer id
+            // (ids only grow) while our peer, removed before it could learn
+            // it (an uninitialized peer never hears of its removal), still
+            // holds the region id. Destroy ours; the leader's next message
+            // then creates the new peer through the store worker.
+            let epoch = message.region_epoch().clone();
+            self.peer.destroy(
+                self.ctx,
+                Some(&epoch),
+                &format!("store's newer peer {} replaces it", to_peer.id),
+            )?;
+            return Err(Error::InvalidRequest(format!(
+                "message for peer {}: this store's stale peer {} was destroyed",
+                to_peer.id, self.peer.meta.id
+            )));
+            // lab 3B: end
+        }
         if to_peer.id != self.peer.meta.id {
             return Err(Error::InvalidRequest(format!(
                 "message for peer {} but this store's peer is {}",
