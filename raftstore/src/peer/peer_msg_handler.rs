@@ -86,13 +86,19 @@ impl<'a> PeerMsgHandler<'a> {
                 actual_store_id: store_id,
             });
         }
-        if to_peer.id > self.peer.meta.id && !message.is_tombstone {
+        if to_peer.id > self.peer.meta.id
+            && !message.is_tombstone
+            && message.region_epoch().conf_ver > self.peer.region().region_epoch().conf_ver
+        {
             // lab 3B: begin — a newer peer of this store means ours was removed without learning it (docs/labs/lab3b.md#destroy)
             // The region was given back to this store with a new peer id
             // (ids only grow) while our peer, removed before it could learn
             // it (an uninitialized peer never hears of its removal), still
-            // holds the region id. Destroy ours; the leader's next message
-            // then creates the new peer through the store worker.
+            // holds the region id. The re-add happened after our removal, so
+            // a genuine message carries a newer conf_ver than our view (a
+            // malformed one with a made-up peer id does not, and is only
+            // dropped). Destroy ours; the leader's next message then creates
+            // the new peer through the store worker.
             let epoch = message.region_epoch().clone();
             self.peer.destroy(
                 self.ctx,
