@@ -68,6 +68,29 @@ impl IdAllocator {
         range.next += 1;
         Ok(id)
     }
+
+    /// Makes sure no id at or below `id` is handed out from now on: an id
+    /// the cluster already uses that this allocator did not hand out (the
+    /// ids of a bootstrap request, a store id chosen by hand) must never
+    /// come out of `alloc` too. Persists the new mark before returning.
+    pub fn reserve_through(&self, id: u64) -> Result<()> {
+        let mut range = self.range.lock().unwrap_or_else(|poisoned| {
+            // Same argument as in `alloc`: changed only after the write.
+            poisoned.into_inner()
+        });
+        if id < range.next {
+            return Ok(());
+        }
+        let new_next = id + 1;
+        if new_next > range.end {
+            let new_end = new_next + self.batch;
+            self.storage.save_id_mark(new_end)?;
+            log::debug!("id allocator: reserved ids through {id}, batch ends at {new_end}");
+            range.end = new_end;
+        }
+        range.next = new_next;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +153,21 @@ mod tests {
             }
         }
         assert!(seen.len() > 1000, "seed {seed}: only {} ids", seen.len());
+    }
+
+    /// An id reserved by hand is never handed out, before or after a restart.
+    #[test]
+    fn reserved_ids_are_skipped() {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let allocator = IdAllocator::open(MetaStorage::open(dir.path()).unwrap(), 5).unwrap();
+        assert_eq!(allocator.alloc().unwrap(), 1);
+        allocator.reserve_through(40).unwrap();
+        assert_eq!(allocator.alloc().unwrap(), 41);
+        allocator.reserve_through(3).unwrap();
+        assert_eq!(allocator.alloc().unwrap(), 42);
+        allocator.reserve_through(100).unwrap();
+        drop(allocator);
+        let reopened = IdAllocator::open(MetaStorage::open(dir.path()).unwrap(), 5).unwrap();
+        assert!(reopened.alloc().unwrap() > 100);
     }
 }

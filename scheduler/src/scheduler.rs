@@ -16,12 +16,13 @@
 //! [`OperatorController`], whose answer (the region's next operator step)
 //! is the heartbeat's response. [`Scheduler::schedule`], the schedule tick
 //! the caller runs periodically, creates operators: the replica checker on
-//! every region, then (if enabled) one balance-region and one
-//! balance-leader move, at most `max_operators_per_tick` in all. Operators
+//! every region, then (if enabled) balance-region and balance-leader moves,
+//! at most `max_operators_per_tick` in all. Operators
 //! live in memory only: after a restart the ticks make new ones. Lock
 //! order: the cluster lock, then the operator lock.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -37,7 +38,7 @@ use crate::cluster_meta::{ClusterMeta, RegionChange};
 use crate::errors::{Error, Result};
 use crate::id_allocator::IdAllocator;
 use crate::meta_storage::MetaStorage;
-use crate::operator::Operator;
+use crate::operator::{Operator, OperatorKind, OperatorStep};
 use crate::operator_controller::OperatorController;
 use crate::options::SchedulerOptions;
 use crate::region_info::{validate_region, RegionInfo};
@@ -58,8 +59,10 @@ pub struct Scheduler {
     started_at_ms: u64,
     max_store_down_ms: u64,
     operator_timeout_ms: u64,
-    enable_balance_leader: bool,
-    enable_balance_region: bool,
+    /// Switched at run time (the playground's `balance on|off`), read by
+    /// each schedule tick: atomics, so switching never waits for a tick.
+    enable_balance_leader: AtomicBool,
+    enable_balance_region: AtomicBool,
     max_operators_per_tick: usize,
     cluster: Mutex<ClusterMeta>,
     operators: Mutex<OperatorController>,
@@ -124,8 +127,8 @@ impl Scheduler {
             clock: options.clock,
             max_store_down_ms: duration_ms(options.max_store_down_time),
             operator_timeout_ms: duration_ms(options.operator_timeout),
-            enable_balance_leader: options.enable_balance_leader,
-            enable_balance_region: options.enable_balance_region,
+            enable_balance_leader: AtomicBool::new(options.enable_balance_leader),
+            enable_balance_region: AtomicBool::new(options.enable_balance_region),
             max_operators_per_tick: options.max_operators_per_tick,
             cluster: Mutex::new(cluster),
             operators: Mutex::new(OperatorController::new()),
@@ -138,8 +141,9 @@ impl Scheduler {
     }
 
     /// The schedule tick: runs the replica checker over every region, then
-    /// balance-region and balance-leader if enabled (one move each), and
-    /// adds the operators they create, at most `max_operators_per_tick`.
+    /// balance-region and balance-leader if enabled (as many moves as pay
+    /// off), and adds the operators they create, at most
+    /// `max_operators_per_tick` in all.
     /// Returns how many were added. The operators' steps go out with the
     /// regions' next heartbeats. Before bootstrap there is nothing to do.
     pub fn schedule(&self) -> Result<usize> {
@@ -177,19 +181,36 @@ impl Scheduler {
             };
             added += add(&mut operators, operator);
         }
-        if self.enable_balance_region && added < self.max_operators_per_tick {
+        // Balancing fills what is left of the tick's budget, one decision at
+        // a time: each new context counts the operators just added, so the
+        // next decision sees their effect and does not overshoot.
+        while self.enable_balance_region.load(Ordering::Relaxed)
+            && added < self.max_operators_per_tick
+        {
             let operator = {
                 let context = ScheduleContext::new(&cluster, &operators, limits);
                 BalanceRegion.schedule(&context, &self.id_allocator)?
             };
-            added += add(&mut operators, operator);
+            // Nothing pays off, or the operator was refused: either way a
+            // second try would decide the same.
+            match add(&mut operators, operator) {
+                0 => break,
+                count => added += count,
+            }
         }
-        if self.enable_balance_leader && added < self.max_operators_per_tick {
+        while self.enable_balance_leader.load(Ordering::Relaxed)
+            && added < self.max_operators_per_tick
+        {
             let operator = {
                 let context = ScheduleContext::new(&cluster, &operators, limits);
                 BalanceLeader.schedule(&context)
             };
-            added += add(&mut operators, operator);
+            // Nothing pays off, or the operator was refused: either way a
+            // second try would decide the same.
+            match add(&mut operators, operator) {
+                0 => break,
+                count => added += count,
+            }
         }
         Ok(added)
     }
@@ -204,6 +225,60 @@ impl Scheduler {
     /// `OperatorExists` if the region already has one.
     pub fn add_operator(&self, operator: Operator) -> Result<()> {
         self.operators().add_operator(operator)
+    }
+
+    /// Adds an operator for a known region from its steps, stamped with the
+    /// region's current epoch and the scheduler's clock (tests and tools ask
+    /// for a move this way; the schedulers build theirs the same way).
+    /// Fails with `RegionNotFound` for an unknown region and with
+    /// `OperatorExists` if the region already has one.
+    pub fn create_operator(
+        &self,
+        region_id: u64,
+        kind: OperatorKind,
+        steps: Vec<OperatorStep>,
+    ) -> Result<()> {
+        let cluster = self.cluster();
+        let region = cluster
+            .region_by_id(region_id)
+            .ok_or_else(|| Error::RegionNotFound(format!("no region {region_id}")))?;
+        let operator = Operator::new(
+            region,
+            kind,
+            steps,
+            self.clock.now_ms(),
+            self.operator_timeout_ms,
+        );
+        self.operators().add_operator(operator)
+    }
+
+    /// Switches balance-leader and balance-region on or off for the next
+    /// schedule ticks. The replica checker always runs: a missing replica
+    /// is a safety problem, not a balance one. Operators in flight finish.
+    pub fn set_balance(&self, leader: bool, region: bool) {
+        self.enable_balance_leader.store(leader, Ordering::Relaxed);
+        self.enable_balance_region.store(region, Ordering::Relaxed);
+        log::info!("scheduler: balance-leader {leader}, balance-region {region}");
+    }
+
+    /// Whether balance-leader and balance-region are on, in that order.
+    pub fn balance_enabled(&self) -> (bool, bool) {
+        (
+            self.enable_balance_leader.load(Ordering::Relaxed),
+            self.enable_balance_region.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Every known region with its leader, in key order.
+    pub fn regions(&self) -> Vec<(Region, Option<Peer>)> {
+        let mut regions: Vec<(Region, Option<Peer>)> = self
+            .cluster()
+            .regions()
+            .into_iter()
+            .map(region_and_leader)
+            .collect();
+        regions.sort_by(|(a, _), (b, _)| a.start_key.cmp(&b.start_key));
+        regions
     }
 
     /// The scheduler's clock, in ms: what operator creation times and
@@ -280,6 +355,16 @@ impl SchedulerService for Scheduler {
                 region.id, store.id
             )));
         }
+        // The bootstrap ids were chosen by the store, not allocated here:
+        // make sure they never come out of the allocator too.
+        let highest_id = region
+            .peers
+            .iter()
+            .map(|peer| peer.id)
+            .chain([store.id, region.id])
+            .max()
+            .unwrap_or(0);
+        self.id_allocator.reserve_through(highest_id)?;
         let mut record = Cluster::new();
         record.id = self.cluster_id;
         record.max_peer_count = self.max_peer_count;
@@ -312,6 +397,7 @@ impl SchedulerService for Scheduler {
         let mut cluster = self.cluster();
         cluster.ensure_bootstrapped()?;
         cluster.check_put_store(&store)?;
+        self.id_allocator.reserve_through(store.id)?;
         let mut batch = WriteBatch::new();
         MetaStorage::put_store(&mut batch, &store)?;
         self.storage.write(batch, true)?;
@@ -326,6 +412,10 @@ impl SchedulerService for Scheduler {
             .ok_or(Error::StoreNotFound(store_id))
     }
 
+    fn get_all_stores(&self) -> Vec<StoreInfo> {
+        self.cluster().stores()
+    }
+
     fn store_heartbeat(&self, stats: StoreStats) -> Result<()> {
         let mut cluster = self.cluster();
         cluster.ensure_bootstrapped()?;
@@ -338,7 +428,16 @@ impl SchedulerService for Scheduler {
     ) -> Result<Option<RegionHeartbeatResponse>> {
         let mut cluster = self.cluster();
         cluster.ensure_bootstrapped()?;
-        let reported = RegionInfo::from_heartbeat(&request);
+        let mut reported = RegionInfo::from_heartbeat(&request);
+        if reported.approximate_size == 0 {
+            // 0 means "not measured yet" (a new leader): keep the size we
+            // know, unless a split since then made it wrong.
+            if let Some(known) = cluster.region_by_id(reported.id()) {
+                if known.region.region_epoch().version == reported.region.region_epoch().version {
+                    reported.approximate_size = known.approximate_size;
+                }
+            }
+        }
         let change = cluster.check_region_heartbeat(&reported)?;
         if let RegionChange::Replace { removed } = &change {
             let mut batch = WriteBatch::new();

@@ -31,6 +31,10 @@ pub trait SchedulerService: Send + Sync {
     /// The store with this id, with region totals from region heartbeats.
     fn get_store(&self, store_id: u64) -> Result<StoreInfo>;
 
+    /// Every store the cluster knows (tombstones included), in id order,
+    /// with region totals.
+    fn get_all_stores(&self) -> Vec<StoreInfo>;
+
     /// Records a store's periodic statistics.
     fn store_heartbeat(&self, stats: StoreStats) -> Result<()>;
 

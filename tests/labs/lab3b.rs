@@ -603,7 +603,7 @@ fn bad_input_duplicate_add_is_refused() {
     );
     let before = cluster.region(FIRST_REGION_ID).expect("region 1");
     let mut duplicate = Peer::new();
-    duplicate.id = cluster.ids().alloc_id();
+    duplicate.id = cluster.alloc_id();
     duplicate.store_id = 2;
     let admin = Cluster::change_peer_request(ConfChangeType::AddNode, &duplicate);
     let response = admin_to_leader(&cluster, FIRST_REGION_ID, admin);

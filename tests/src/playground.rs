@@ -12,7 +12,9 @@
 //! | `stop N` / `start N` | stop / start store N (engines really closed and reopened) |
 //! | `partition 1,2 3` | only stores in the same group can talk |
 //! | `heal` | remove every network fault |
-//! | `regions` | every store's view of every region: range, epoch, role |
+//! | `regions` | every store's view of every region (range, epoch, role), then regions and leaders per store |
+//! | `stores` | each store as the scheduler sees it: state, last heartbeat, disk, regions, leaders |
+//! | `balance on` / `balance off` | run / stop the scheduler's schedule tick (replica checker, balance-region, balance-leader); off at start |
 //! | `leader [REGION]` | the current leader of a region (default 1) |
 //! | `split KEY` | split the region holding KEY so a region starts at KEY |
 //! | `add-peer REGION STORE` / `remove-peer REGION STORE` | membership change |
@@ -23,12 +25,16 @@
 //! | `log on` / `log off` | show / hide the call-chain log lines (`tinykv::chain`) |
 //! | `help`, `quit` | |
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use raftstore::Config;
+use scheduler::SchedulerService;
 
-use crate::cluster::{delete_request, put_request, Cluster, Filter, FIRST_REGION_ID};
+use crate::cluster::{
+    delete_request, put_request, Cluster, ClusterOptions, Filter, FIRST_REGION_ID,
+};
 
 /// The built-in demo: write, lose a store, keep writing, compact the log,
 /// bring the store back and watch it catch up by snapshot; then split.
@@ -109,7 +115,14 @@ impl Playground {
         // Human pace: 50 ms ticks, so leaders settle calmly.
         config.raft_base_tick_interval = Duration::from_millis(50);
         config.raft_log_gc_count_limit = 1000;
-        let cluster = Cluster::with_seed(seed, stores, config, data_dir);
+        let mut options = ClusterOptions::new(stores, config);
+        options.data_dir = data_dir;
+        // Three replicas, as a real cluster keeps: with more stores, the
+        // others start empty and `balance on` moves regions to them.
+        options.first_region_stores = Some(stores.min(3));
+        options.scheduler.enable_balance_leader = true;
+        options.scheduler.enable_balance_region = true;
+        let cluster = Cluster::with_options(seed, options);
         Playground { cluster }
     }
 
@@ -215,6 +228,19 @@ impl Playground {
                 "network healed".to_string()
             }
             "regions" => self.regions(),
+            "stores" => self.stores(),
+            "balance" => match arguments.first().copied() {
+                Some("on") => {
+                    self.cluster.start_schedule_tick(SCHEDULE_INTERVAL);
+                    "balance on: the scheduler's schedule tick runs (replica checker, balance-region, balance-leader)".to_string()
+                }
+                Some("off") => {
+                    self.cluster.stop_schedule_tick();
+                    "balance off: the schedule tick stopped (operators in flight finish)"
+                        .to_string()
+                }
+                _ => return Err("balance on|off".to_string()),
+            },
             "leader" => {
                 let region_id = match arguments.first() {
                     Some(text) => parse_region(text)?,
@@ -321,6 +347,8 @@ impl Playground {
     /// Every region on every store: range, epoch, role, log position.
     fn regions(&self) -> String {
         let mut text = String::new();
+        let mut region_counts: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut leader_counts: BTreeMap<u64, usize> = BTreeMap::new();
         for store in self.cluster.store_ids() {
             if !self.cluster.is_running(store) {
                 text.push_str(&format!("store {store}: stopped\n"));
@@ -335,6 +363,12 @@ impl Playground {
             }
             for status in statuses {
                 let region = &status.region;
+                if !region.peers.is_empty() {
+                    *region_counts.entry(store).or_insert(0) += 1;
+                    if status.is_leader {
+                        *leader_counts.entry(store).or_insert(0) += 1;
+                    }
+                }
                 text.push_str(&format!(
                     "store {store}: region {} [{}, {}) epoch (conf_ver {}, version {}) peer {} {} term {} applied {} first log index {}\n",
                     region.id,
@@ -350,7 +384,58 @@ impl Playground {
                 ));
             }
         }
-        text.trim_end().to_string()
+        let per_store = |counts: &BTreeMap<u64, usize>| {
+            self.cluster
+                .store_ids()
+                .iter()
+                .map(|store| format!("store {store}: {}", counts.get(store).copied().unwrap_or(0)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        text.push_str(&format!(
+            "regions per store: {}\n",
+            per_store(&region_counts)
+        ));
+        text.push_str(&format!("leaders per store: {}", per_store(&leader_counts)));
+        text
+    }
+
+    /// Every store as the scheduler knows it, from the store heartbeats
+    /// and the region heartbeats.
+    fn stores(&self) -> String {
+        let scheduler = self.cluster.scheduler();
+        let now_ms = scheduler.now_ms();
+        let mut text = String::new();
+        for store in scheduler.get_all_stores() {
+            let heard = match store.last_heartbeat_ms {
+                Some(at) => format!("{} ms ago", now_ms.saturating_sub(at)),
+                None => "never".to_string(),
+            };
+            text.push_str(&format!(
+                "store {} ({}, {:?}): last heartbeat {heard}; disk {} of {} free; {} regions ({} bytes), {} leaders\n",
+                store.id(),
+                if self.cluster.is_running(store.id()) { "running" } else { "stopped" },
+                store.store.state(),
+                human_bytes(store.available()),
+                human_bytes(store.capacity()),
+                store.region_count,
+                store.region_size,
+                store.leader_count,
+            ));
+        }
+        let (leader, region) = scheduler.balance_enabled();
+        let ticking = self.cluster.is_schedule_tick_running();
+        text.push_str(&format!(
+            "schedule tick {}; balance-leader {}, balance-region {}",
+            if ticking {
+                "running"
+            } else {
+                "stopped (balance off)"
+            },
+            if leader { "enabled" } else { "disabled" },
+            if region { "enabled" } else { "disabled" },
+        ));
+        text
     }
 
     /// Waits up to `timeout` for a leader of `region_id`.
@@ -427,7 +512,7 @@ impl Playground {
                     ));
                 }
                 let mut peer = proto::metapb::Peer::new();
-                peer.id = self.cluster.ids().alloc_id();
+                peer.id = self.cluster.alloc_id();
                 peer.store_id = store;
                 Cluster::change_peer_request(ConfChangeType::AddNode, &peer)
             }
@@ -506,6 +591,25 @@ fn region_result(response: &proto::raft_cmdpb::RaftCmdResponse) -> Result<(), St
 
 const HELP: &str =
     "commands: put KEY VALUE | get KEY | delete KEY | scan START END | stop N | start N | \
-partition 1,2 3 | heal | regions | leader [REGION] | wait N KEY | snapshot [DIR] | \
+partition 1,2 3 | heal | regions | stores | balance on|off | leader [REGION] | wait N KEY | snapshot [DIR] | \
 split KEY | add-peer REGION STORE | remove-peer REGION STORE | transfer-leader REGION STORE | \
 compact REGION | log on|off | help | quit";
+
+/// How often the schedule tick runs after `balance on`.
+const SCHEDULE_INTERVAL: Duration = Duration::from_millis(200);
+
+/// `bytes` as B, KiB, MiB, GiB or TiB, one decimal.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

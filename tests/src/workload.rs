@@ -166,8 +166,27 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
         config.region_split_check_diff = SPLIT_REGION_MAX_SIZE / 8;
         config.split_region_check_tick_interval = Duration::from_millis(50);
     }
-    let started = Instant::now();
     let cluster = Cluster::new(test_name, options.stores, config);
+    run_workload_on(&cluster, test_name, &options, None)
+}
+
+/// A fault drill run alongside the clients in each round (its argument is
+/// the round number): the round lasts until both the drill returned and
+/// `round_duration` passed. Lab 3C stops a store and waits for the
+/// scheduler to rebuild its replicas this way.
+pub type Drill<'a> = &'a (dyn Fn(&Cluster, usize) + Sync);
+
+/// Runs the workload on a cluster the caller built (with the split
+/// settings and store count it wants), with an optional drill in every
+/// round. Checks as [`run_generic_workload`] does.
+pub fn run_workload_on(
+    cluster: &Cluster,
+    test_name: &str,
+    options: &WorkloadOptions,
+    drill: Option<Drill<'_>>,
+) -> WorkloadReport {
+    let started = Instant::now();
+    let options = options.clone();
     eprintln!(
         "[{test_name}] workload (seed {}): {options:?}",
         cluster.seed
@@ -196,16 +215,17 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
             applied: &conf_changes,
         });
         let report = run_round(
-            &cluster,
+            cluster,
             &options,
             &mut clients,
             &all_keys,
             nemesis,
             conf_changer,
+            drill.map(|drill| (drill, round)),
         );
         log::info!("--- round {round}: verify every client's acknowledged writes");
         for client in clients.iter_mut() {
-            if let Err(error) = client.verify_keys(&cluster) {
+            if let Err(error) = client.verify_keys(cluster) {
                 cluster.fail(&format!("round {round}: client {}: {error}", client.id));
             }
         }
@@ -219,11 +239,11 @@ pub fn run_generic_workload(test_name: &str, options: WorkloadOptions) -> Worklo
         cluster.must_replicas_converge(region.id, Duration::from_secs(20));
     }
     if options.split {
-        must_tile_key_space(&cluster, &regions);
+        must_tile_key_space(cluster, &regions);
     }
     if let Some(limit) = options.max_raft_log {
         log::info!("--- every store trimmed its raft log");
-        must_trim_raft_log(&cluster, limit);
+        must_trim_raft_log(cluster, limit);
     }
 
     log::info!("--- the history is linearizable");
@@ -290,6 +310,7 @@ fn run_round(
     all_keys: &[Vec<Vec<u8>>],
     mut nemesis: Nemesis,
     conf_changer: Option<ConfChanger<'_>>,
+    drill: Option<(Drill<'_>, usize)>,
 ) -> RoundReport {
     let stop = AtomicBool::new(false);
     let nemesis_stop = AtomicBool::new(false);
@@ -315,10 +336,15 @@ fn run_round(
                 scope.spawn(move || client.run(cluster, all_keys, stop, acknowledged))
             })
             .collect();
+        let drill_thread = drill.map(|(drill, round)| scope.spawn(move || drill(cluster, round)));
         // Let the round run, but end it early if a client already failed.
         let deadline = Instant::now() + options.round_duration;
         while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(10));
+        }
+        // The drill has its own deadlines (and fails the test past them).
+        if drill_thread.is_some_and(|thread| thread.join().is_err()) {
+            failures.push("the drill failed (see its panic above)".to_string());
         }
         nemesis_stop.store(true, Ordering::SeqCst);
         if nemesis_thread.join().is_err() {
@@ -465,7 +491,7 @@ impl ConfChanger<'_> {
             let add = !free.is_empty() && (holders.len() <= 3 || self.rng.gen_bool(0.5));
             let admin = if add {
                 let mut peer = proto::metapb::Peer::new();
-                peer.id = cluster.ids().alloc_id();
+                peer.id = cluster.alloc_id();
                 peer.store_id = free[self.rng.gen_range(0..free.len())];
                 log::info!(
                     "--- conf change: add a peer of region {} on store {}",

@@ -279,6 +279,9 @@ impl Peer {
             effects.split_regions.push(right.clone());
         }
         self.storage_mut().set_region(left.clone());
+        // The measured size was of the whole range: unknown until the next
+        // split check measures the left half (the next tick asks for one).
+        self.approximate_size = None;
         ctx.store_meta.update_region(&left);
         effects.region_changed = true;
         chain!(

@@ -205,12 +205,22 @@ impl PeerMsgHandler<'_> {
         check_split_request(self.peer.region(), request)
     }
 
-    /// The split-check tick: a leader whose region grew by
-    /// `region_split_check_diff` bytes since the last check asks the
-    /// split_check worker to measure it.
+    /// The split-check tick: a leader asks the split_check worker to
+    /// measure its region when it grew by `region_split_check_diff` bytes
+    /// since the last check, when its size is unknown (a new leader, a
+    /// fresh split: the scheduler balances by these sizes), or when the
+    /// last measure found it over `region_max_size` (the split did not
+    /// happen, e.g. the scheduler did not know the region yet: try again).
     pub fn on_split_region_check_tick(&mut self) {
+        let due = match self.peer.approximate_size {
+            None => true,
+            Some(size) => {
+                size > self.ctx.config.region_max_size
+                    || self.peer.size_diff_hint >= self.ctx.config.region_split_check_diff
+            }
+        };
         if !self.peer.is_leader()
-            || self.peer.size_diff_hint < self.ctx.config.region_split_check_diff
+            || !due
             || self.peer.storage().snapshot_state.borrow().is_applying()
         {
             return;

@@ -148,6 +148,14 @@ impl StoreWorker {
             .count() as u32;
         stats.applying_snap_count = applying.len() as u32;
         stats.used_size = statuses.iter().map(|status| status.approximate_size).sum();
+        match disk_space(self.engines.kv.path()) {
+            Ok((capacity, available)) => {
+                stats.capacity = capacity;
+                stats.available = available;
+            }
+            // The scheduler then sees capacity 0 (unknown); heartbeats go on.
+            Err(error) => debug!("store {}: cannot read disk space: {error}", self.store_id),
+        }
         let _ = self
             .scheduler_task
             .send(SchedulerTask::StoreHeartbeat { stats });
@@ -276,4 +284,14 @@ impl StoreWorker {
         self.router.register(peer)?;
         self.router.send_raft_message(message)
     }
+}
+
+/// The total and the available bytes of the file system holding `path`
+/// (what `df` shows), for the store heartbeat.
+fn disk_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    let stats = rustix::fs::statvfs(path)?;
+    Ok((
+        stats.f_blocks.saturating_mul(stats.f_frsize),
+        stats.f_bavail.saturating_mul(stats.f_frsize),
+    ))
 }

@@ -5,8 +5,11 @@
 //! playground) stop, start and restart stores with their engines really
 //! closed and reopened, cut the network with [`Filter`]s, and talk to the
 //! cluster through client helpers (`must_put`, `must_get`, `must_delete`,
-//! `scan`) that find the leader through the [`MockScheduler`], retry with
-//! backoff, and fail with a message carrying the seed.
+//! `scan`) that find the leader through the [`RegionDirectory`], retry with
+//! backoff, and fail with a message carrying the seed. The stores' scheduler
+//! is the real one (`scheduler::Scheduler`, in-process, in the cluster's
+//! directory): ids, heartbeats, operators, and (when [`ClusterOptions`] ask
+//! for it) the schedule tick that balances regions and leaders.
 //!
 //! ```text
 //!   test ──must_put──▶ Cluster::request ──send_command──▶ RaftStore (leader) ──Transport──▶ Network ──▶ other stores
@@ -17,10 +20,13 @@
 //! then removes the directories.
 
 mod admin;
+mod bulk_load;
 mod filter;
 mod network;
+mod options;
+mod region_directory;
 mod requests;
-mod scheduler;
+mod schedule_ticker;
 mod scheduler_client;
 mod seed;
 
@@ -29,18 +35,21 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proto::metapb::{Peer, Region};
+use proto::metapb::{Peer, Region, Store};
 use proto::raft_cmdpb::{RaftCmdRequest, RaftCmdResponse, Request};
 use raftstore::bootstrap::{bootstrap_first_region, bootstrap_store};
 use raftstore::{CmdResponse, Config, RaftStore, RegionStatus};
+use scheduler::{Scheduler, SchedulerService};
 use storage::{keys, Engines, ALL_CFS, CF_DEFAULT};
 
 pub use filter::Filter;
 pub use network::{Endpoint, Network, NetworkStats, StoreTransport};
+pub use options::ClusterOptions;
+pub use region_directory::RegionDirectory;
 pub use requests::{
     delete_request, get_request, get_request_cf, put_request, put_request_cf, snap_request,
 };
-pub use scheduler::{IdAllocator, MockScheduler, FIRST_ALLOCATED_ID};
+pub use schedule_ticker::ScheduleTicker;
 pub use scheduler_client::ClusterSchedulerClient;
 pub use seed::test_seed;
 
@@ -67,13 +76,14 @@ pub struct Cluster {
     pub seed: u64,
     config: Config,
     network: Network,
-    scheduler: Mutex<MockScheduler>,
-    /// Unique ids for new peers and split regions (the stores' `ask_split`
-    /// and the test helpers share it).
-    ids: Arc<IdAllocator>,
-    /// What the stores see as their scheduler (ids, heartbeats, queued
-    /// operator steps).
+    /// The tests' routing table (see its docs: not the stores' scheduler).
+    directory: Mutex<RegionDirectory>,
+    /// The real scheduler (ids, heartbeats, operators, balancing).
+    scheduler: Arc<Scheduler>,
+    /// What the stores see as their scheduler: the real one, counted.
     scheduler_client: Arc<ClusterSchedulerClient>,
+    /// The schedule tick, when the options ask for one.
+    ticker: Mutex<Option<ScheduleTicker>>,
     stores: Mutex<BTreeMap<u64, StoreSlot>>,
     /// Keeps the data directories until the cluster is dropped (after the stores stop).
     _root: Option<tempfile::TempDir>,
@@ -85,8 +95,13 @@ impl Cluster {
     /// bootstrapped with one region (id 1) with a peer on every store.
     /// The seed comes from `TINYKV_SEED` or the clock and is printed.
     pub fn new(test_name: &str, store_count: u64, config: Config) -> Cluster {
+        Cluster::build(test_name, ClusterOptions::new(store_count, config))
+    }
+
+    /// Like [`Cluster::new`], with every option spelled out.
+    pub fn build(test_name: &str, options: ClusterOptions) -> Cluster {
         let seed = test_seed(test_name);
-        Cluster::with_seed(seed, store_count, config, None)
+        Cluster::with_options(seed, options)
     }
 
     /// Like [`Cluster::new`] with an explicit seed and, optionally, a data
@@ -97,7 +112,9 @@ impl Cluster {
         config: Config,
         data_dir: Option<PathBuf>,
     ) -> Cluster {
-        Cluster::with_first_region(seed, store_count, config, data_dir, b"", b"")
+        let mut options = ClusterOptions::new(store_count, config);
+        options.data_dir = data_dir;
+        Cluster::with_options(seed, options)
     }
 
     /// Like [`Cluster::with_seed`], with the first region covering only
@@ -111,8 +128,19 @@ impl Cluster {
         start_key: &[u8],
         end_key: &[u8],
     ) -> Cluster {
+        let mut options = ClusterOptions::new(store_count, config);
+        options.data_dir = data_dir;
+        options.first_region_range = (start_key.to_vec(), end_key.to_vec());
+        Cluster::with_options(seed, options)
+    }
+
+    /// Creates and starts a cluster as `options` say: the scheduler first
+    /// (bootstrapped with store 1 and the first region, then every other
+    /// store put), then the stores' engines (bootstrapped when new), then
+    /// the stores, then the schedule tick if asked for.
+    pub fn with_options(seed: u64, options: ClusterOptions) -> Cluster {
         crate::chain_log::init();
-        let (root, root_path) = match data_dir {
+        let (root, root_path) = match options.data_dir {
             Some(path) => (None, path),
             None => {
                 let root = tempfile::Builder::new()
@@ -123,34 +151,48 @@ impl Cluster {
                 (Some(root), path)
             }
         };
-        let mut config = config;
+        let mut config = options.config;
         if config.raft_random_seed.is_none() {
             config.raft_random_seed = Some(seed);
         }
-        let ids = Arc::new(IdAllocator::default());
+        let store_count = options.store_count;
+        let scheduler =
+            match Scheduler::open_with(root_path.join("scheduler"), options.scheduler.clone()) {
+                Ok(scheduler) => Arc::new(scheduler),
+                Err(error) => panic!(
+                "open the scheduler in {}: {error} [seed {seed} — replay with TINYKV_SEED={seed}]",
+                root_path.display()
+            ),
+            };
         let cluster = Cluster {
             seed,
             config,
             network: Network::new(seed),
-            scheduler: Mutex::new(MockScheduler::default()),
-            ids: Arc::clone(&ids),
-            scheduler_client: Arc::new(ClusterSchedulerClient::new(ids)),
+            directory: Mutex::new(RegionDirectory::default()),
+            scheduler_client: Arc::new(ClusterSchedulerClient::new(Arc::clone(&scheduler))),
+            scheduler,
+            ticker: Mutex::new(None),
             stores: Mutex::new(BTreeMap::new()),
             _root: root,
             root_path,
         };
+        let first_region_stores = options
+            .first_region_stores
+            .unwrap_or(store_count)
+            .clamp(1, store_count.max(1));
         let mut region = Region::new();
         region.id = FIRST_REGION_ID;
-        region.start_key = start_key.to_vec();
-        region.end_key = end_key.to_vec();
+        region.start_key = options.first_region_range.0.clone();
+        region.end_key = options.first_region_range.1.clone();
         region.mut_region_epoch().conf_ver = 1;
         region.mut_region_epoch().version = 1;
-        for store_id in 1..=store_count {
+        for store_id in 1..=first_region_stores {
             let mut peer = Peer::new();
             peer.id = store_id;
             peer.store_id = store_id;
             region.peers.push(peer);
         }
+        cluster.bootstrap_scheduler(&region, store_count);
         for store_id in 1..=store_count {
             let data_dir = cluster.root_path.join(format!("store-{store_id}"));
             let fresh = !data_dir.join("kv").exists();
@@ -159,9 +201,11 @@ impl Cluster {
                 bootstrap_store(&engines, CLUSTER_ID, store_id).unwrap_or_else(|error| {
                     cluster.fail(&format!("bootstrap store {store_id}: {error}"))
                 });
-                bootstrap_first_region(&engines, &region).unwrap_or_else(|error| {
-                    cluster.fail(&format!("bootstrap region on store {store_id}: {error}"))
-                });
+                if store_id <= first_region_stores {
+                    bootstrap_first_region(&engines, &region).unwrap_or_else(|error| {
+                        cluster.fail(&format!("bootstrap region on store {store_id}: {error}"))
+                    });
+                }
             }
             drop(engines);
             cluster
@@ -179,7 +223,57 @@ impl Cluster {
         for store_id in 1..=store_count {
             cluster.start_store(store_id);
         }
+        if let Some(interval) = options.schedule_interval {
+            cluster.start_schedule_tick(interval);
+        }
         cluster
+    }
+
+    /// Bootstraps the scheduler with store 1 and the first region (unless a
+    /// kept data directory already did), then puts every store: a store's
+    /// heartbeats are refused until the scheduler knows it.
+    fn bootstrap_scheduler(&self, region: &Region, store_count: u64) {
+        let store = |store_id: u64| {
+            let mut store = Store::new();
+            store.id = store_id;
+            store.address = format!("store-{store_id}");
+            store
+        };
+        if !self.scheduler.is_bootstrapped() {
+            if let Err(error) = self.scheduler.bootstrap(store(1), region.clone()) {
+                self.fail(&format!("bootstrap the scheduler: {error}"));
+            }
+        }
+        for store_id in 1..=store_count {
+            if let Err(error) = self.scheduler.put_store(store(store_id)) {
+                self.fail(&format!("put store {store_id} in the scheduler: {error}"));
+            }
+        }
+    }
+
+    /// Starts the schedule tick (replica checker and, if enabled,
+    /// balancing) every `interval`, replacing a running one.
+    pub fn start_schedule_tick(&self, interval: Duration) {
+        let ticker = ScheduleTicker::start(Arc::clone(&self.scheduler), interval);
+        // The old ticker (if any) is stopped and joined when dropped here.
+        let _old = self
+            .ticker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(ticker);
+    }
+
+    /// Whether the schedule tick runs.
+    pub fn is_schedule_tick_running(&self) -> bool {
+        self.ticker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// Stops the schedule tick (operators in flight still finish).
+    pub fn stop_schedule_tick(&self) {
+        let _old = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     /// Panics with the seed in the message.
@@ -275,7 +369,7 @@ impl Cluster {
                 receiver: store.snapshot_receiver().clone(),
             },
         );
-        self.scheduler
+        self.directory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .add_store(store_id, Arc::clone(store.store_meta()));
@@ -291,7 +385,7 @@ impl Cluster {
     /// in a crash of the process, except what RocksDB already wrote).
     pub fn stop_store(&self, store_id: u64) {
         self.network.disconnect(store_id);
-        self.scheduler
+        self.directory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove_store(store_id);
@@ -354,9 +448,10 @@ impl Cluster {
         self.network.clear_filters();
     }
 
-    /// The mock scheduler's current view of the leader of `region_id`.
+    /// The running stores' current view of the leader of `region_id` (the
+    /// highest-term claimant; see [`RegionDirectory`]).
     pub fn leader_of(&self, region_id: u64) -> Option<Peer> {
-        self.scheduler
+        self.directory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .leader_of(region_id)
@@ -380,7 +475,7 @@ impl Cluster {
 
     /// The newest view of the region holding `key`.
     pub fn region_for_key(&self, key: &[u8]) -> Option<Region> {
-        self.scheduler
+        self.directory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .region_for_key(key)
@@ -389,7 +484,7 @@ impl Cluster {
     /// The newest view (highest epoch) of region `region_id` among the
     /// running stores.
     pub fn region(&self, region_id: u64) -> Option<Region> {
-        self.scheduler
+        self.directory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .region(region_id)
@@ -398,25 +493,33 @@ impl Cluster {
     /// The newest view of every region known to a running store, sorted
     /// by start key.
     pub fn regions(&self) -> Vec<Region> {
-        self.scheduler
+        self.directory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .regions()
     }
 
-    /// The cluster's id allocator.
-    pub fn ids(&self) -> &IdAllocator {
-        &self.ids
+    /// A new unique id (for a peer or region a test creates), from the
+    /// scheduler's allocator like every id the stores ask for.
+    pub fn alloc_id(&self) -> u64 {
+        self.scheduler
+            .alloc_id()
+            .unwrap_or_else(|error| self.fail(&format!("alloc id: {error}")))
     }
 
-    /// The stores' scheduler: heartbeat counters, queued operator steps.
+    /// The stores' scheduler (in-process).
+    pub fn scheduler(&self) -> &Arc<Scheduler> {
+        &self.scheduler
+    }
+
+    /// The stores' view of the scheduler: heartbeat counters.
     pub fn scheduler_client(&self) -> &ClusterSchedulerClient {
         &self.scheduler_client
     }
 
     /// Every running store's status for `region_id`, by store id.
     pub fn region_statuses(&self, region_id: u64) -> Vec<(u64, RegionStatus)> {
-        self.scheduler
+        self.directory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .region_statuses(region_id)
@@ -672,7 +775,7 @@ impl Cluster {
     pub fn region_data_hash(&self, store_id: u64, region_id: u64) -> Option<u64> {
         use std::hash::{Hash, Hasher};
         let region = self
-            .scheduler
+            .directory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .region(region_id)?;
@@ -737,6 +840,8 @@ impl Cluster {
 
     /// Stops every store (the directories are removed when the cluster is dropped).
     pub fn shutdown(&self) {
+        // The tick first: it must not schedule moves for stopping stores.
+        self.stop_schedule_tick();
         for store_id in self.store_ids() {
             self.stop_store(store_id);
         }

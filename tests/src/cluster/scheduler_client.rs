@@ -1,38 +1,42 @@
-//! [`ClusterSchedulerClient`]: what the test cluster's stores see as their
-//! scheduler until the real one (lab 3C) drives them: ids for splits from
-//! the cluster's [`IdAllocator`], counters of the heartbeats the stores
-//! send, and operator steps a test queues for a region, handed to that
-//! region's leader in the answer to its next heartbeat.
+//! [`ClusterSchedulerClient`]: the test cluster's stores talk to the real
+//! scheduler (`scheduler::Scheduler`, lab 3C) in-process through this
+//! adapter.
+//!
+//! It implements raftstore's `SchedulerClient` by calling the scheduler's
+//! `SchedulerService` directly (the gRPC client of a multi-process cluster
+//! implements the same trait over the network), and counts the heartbeats
+//! so tests can wait for them. Called on each store's split_check and
+//! scheduler_task threads.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use proto::metapb::Region;
 use proto::schedulerpb::{RegionHeartbeatRequest, RegionHeartbeatResponse, StoreStats};
 use raftstore::{SchedulerClient, SplitIds};
-
-use super::IdAllocator;
+use scheduler::{Scheduler, SchedulerService};
 
 /// The stores' scheduler in the test cluster (see the module docs).
 #[derive(Debug)]
 pub struct ClusterSchedulerClient {
-    ids: Arc<IdAllocator>,
+    scheduler: Arc<Scheduler>,
     region_heartbeats: AtomicU64,
     store_heartbeats: AtomicU64,
-    /// One queued operator step per region, answered to the next heartbeat.
-    queued_steps: Mutex<HashMap<u64, RegionHeartbeatResponse>>,
 }
 
 impl ClusterSchedulerClient {
-    /// A client handing out ids from `ids`.
-    pub fn new(ids: Arc<IdAllocator>) -> ClusterSchedulerClient {
+    /// A client of `scheduler`.
+    pub fn new(scheduler: Arc<Scheduler>) -> ClusterSchedulerClient {
         ClusterSchedulerClient {
-            ids,
+            scheduler,
             region_heartbeats: AtomicU64::new(0),
             store_heartbeats: AtomicU64::new(0),
-            queued_steps: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The scheduler behind this client.
+    pub fn scheduler(&self) -> &Arc<Scheduler> {
+        &self.scheduler
     }
 
     /// How many region heartbeats the stores sent so far.
@@ -44,28 +48,20 @@ impl ClusterSchedulerClient {
     pub fn store_heartbeats(&self) -> u64 {
         self.store_heartbeats.load(Ordering::SeqCst)
     }
+}
 
-    /// Answers the next heartbeat of `region_id` with `step` (replacing a
-    /// step still queued for it).
-    pub fn queue_step(&self, region_id: u64, step: RegionHeartbeatResponse) {
-        self.queued_steps
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(region_id, step);
-    }
-
-    /// Whether a step is still waiting for its region's heartbeat.
-    pub fn has_queued_step(&self, region_id: u64) -> bool {
-        self.queued_steps
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .contains_key(&region_id)
-    }
+fn to_store_error(error: scheduler::Error) -> raftstore::Error {
+    raftstore::Error::Scheduler(error.to_string())
 }
 
 impl SchedulerClient for ClusterSchedulerClient {
     fn ask_split(&self, region: &Region) -> raftstore::Result<SplitIds> {
-        self.ids.ask_split(region)
+        let (new_region_id, new_peer_ids) =
+            self.scheduler.ask_split(region).map_err(to_store_error)?;
+        Ok(SplitIds {
+            new_region_id,
+            new_peer_ids,
+        })
     }
 
     fn region_heartbeat(
@@ -73,15 +69,15 @@ impl SchedulerClient for ClusterSchedulerClient {
         heartbeat: RegionHeartbeatRequest,
     ) -> raftstore::Result<Option<RegionHeartbeatResponse>> {
         self.region_heartbeats.fetch_add(1, Ordering::SeqCst);
-        Ok(self
-            .queued_steps
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&heartbeat.region().id))
+        self.scheduler
+            .region_heartbeat(heartbeat)
+            .map_err(to_store_error)
     }
 
-    fn store_heartbeat(&self, _stats: StoreStats) -> raftstore::Result<()> {
+    fn store_heartbeat(&self, stats: StoreStats) -> raftstore::Result<()> {
         self.store_heartbeats.fetch_add(1, Ordering::SeqCst);
-        Ok(())
+        self.scheduler
+            .store_heartbeat(stats)
+            .map_err(to_store_error)
     }
 }

@@ -7,8 +7,7 @@ use proto::schedulerpb::{RegionHeartbeatRequest, StoreStats};
 use scheduler::{Error, Scheduler, SchedulerService};
 use tempfile::TempDir;
 
-mod common;
-use common::{peer, store};
+use super::common::{peer, store};
 
 /// A region with epoch (`version`, `conf_ver`) and peers given as (peer id, store id).
 fn region(
@@ -454,4 +453,38 @@ fn persistence_round_trip() {
     assert_eq!(reopened.get_store(1).unwrap().region_count, 2);
     assert!(reopened.alloc_id().unwrap() > last_id);
     assert!(reopened.tso().unwrap() > last_tso);
+}
+
+/// An epoch far ahead of the known one is accepted (the leader may have missed heartbeats); the old epoch is then refused as stale.
+#[test]
+fn future_epoch_accepted_then_older_refused() {
+    let (_dir, scheduler) = bootstrapped();
+    let future = region(1, (b"", b""), u64::MAX, u64::MAX, &[(101, 1)]);
+    scheduler
+        .region_heartbeat(heartbeat(&future))
+        .expect("a newer epoch is accepted");
+    let (known, _) = scheduler.get_region_by_id(1).expect("region 1");
+    assert_eq!(known.region_epoch().version, u64::MAX);
+    let result = scheduler.region_heartbeat(heartbeat(&region(1, (b"", b""), 1, 1, &[(101, 1)])));
+    assert!(
+        matches!(result, Err(Error::StaleRegion { .. })),
+        "{result:?}"
+    );
+}
+
+/// A split asked for a region the scheduler does not know, or with an older epoch than it knows, is refused with a typed error.
+#[test]
+fn ask_split_of_unknown_or_stale_region_refused() {
+    let (_dir, scheduler) = bootstrapped();
+    split_at_m(&scheduler);
+    // Region 1 is now ["", "m") at version 2: its old version is stale.
+    let stale = region(1, (b"", b""), 1, 1, &[(101, 1)]);
+    let result = scheduler.ask_split(&stale);
+    assert!(
+        matches!(result, Err(Error::StaleRegion { .. })),
+        "{result:?}"
+    );
+    let malformed = region(9, (b"x", b"a"), 1, 1, &[(901, 1)]);
+    let result = scheduler.ask_split(&malformed);
+    assert!(matches!(result, Err(Error::InvalidRegion(_))), "{result:?}");
 }

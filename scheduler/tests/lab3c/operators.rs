@@ -20,8 +20,7 @@ use scheduler::{
 };
 use tempfile::TempDir;
 
-mod common;
-use common::{peer, store};
+use super::common::{peer, store};
 
 const START_MS: u64 = 1_000_000;
 
@@ -103,6 +102,10 @@ impl TestCluster {
         for store_id in 2..=store_count {
             scheduler.put_store(store(store_id)).expect("put store");
         }
+        // The fixture picks peer ids by hand (region × 100 + store, all
+        // below 1000): move the allocator past them, so a peer the replica
+        // checker adds never reuses one.
+        while scheduler.alloc_id().expect("alloc id") < 1000 {}
         let cluster = TestCluster {
             _dir: dir,
             scheduler,
