@@ -16,6 +16,8 @@
 //! | [`encode_key`], [`decode_key`], ... | `key.rs` | the key layout: memcomparable user key, then the timestamp inverted so the newest version sorts first |
 //! | [`Lock`] | `lock.rs` | the lock record and its byte encoding |
 //! | [`Write`], [`WriteKind`] | `write.rs` | the write record and its byte encoding |
+//! | [`MvccTxn`] | `txn.rs` | one transaction's reads at its start_ts, and its buffered writes |
+//! | [`Scanner`] | `scanner.rs` | the pairs visible at a timestamp, in key order |
 //! | [`Error`], [`Defect`] | `errors.rs` | what can be wrong with bytes read from disk |
 //!
 //! Nothing here runs on a thread of its own or holds a lock: every
@@ -25,6 +27,8 @@
 mod errors;
 mod key;
 mod lock;
+mod scanner;
+mod txn;
 mod write;
 
 pub use errors::{Defect, Error, Result};
@@ -33,4 +37,6 @@ pub use key::{
     key_after_all_versions, TS_MAX,
 };
 pub use lock::Lock;
+pub use scanner::Scanner;
+pub use txn::MvccTxn;
 pub use write::{Write, WriteKind};
