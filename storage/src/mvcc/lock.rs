@@ -22,7 +22,7 @@
 use proto::kvrpcpb::LockInfo;
 
 use super::errors::{Defect, Error, Result};
-use super::write::WriteKind;
+use super::write::{parse_record_head, WriteKind};
 
 /// A lock record: the value of a lock column family key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,20 +69,13 @@ impl Lock {
             record: bytes.to_vec(),
             defect,
         };
-        let Some((&kind_byte, rest)) = bytes.split_first() else {
-            return Err(malformed(Defect::Truncated("kind")));
-        };
-        let kind = WriteKind::from_byte(kind_byte)
-            .ok_or_else(|| malformed(Defect::UnknownKind(kind_byte)))?;
-        let Some((start_ts, rest)) = rest.split_first_chunk::<8>() else {
-            return Err(malformed(Defect::Truncated("start_ts")));
-        };
+        let (kind, start_ts, rest) = parse_record_head(bytes).map_err(malformed)?;
         let Some((ttl, primary)) = rest.split_first_chunk::<8>() else {
             return Err(malformed(Defect::Truncated("ttl")));
         };
         Ok(Lock {
             primary: primary.to_vec(),
-            start_ts: u64::from_be_bytes(*start_ts),
+            start_ts,
             ttl: u64::from_be_bytes(*ttl),
             kind,
         })

@@ -114,22 +114,25 @@ impl Write {
             record: bytes.to_vec(),
             defect,
         };
-        let Some((&kind_byte, rest)) = bytes.split_first() else {
-            return Err(malformed(Defect::Truncated("kind")));
-        };
-        let kind = WriteKind::from_byte(kind_byte)
-            .ok_or_else(|| malformed(Defect::UnknownKind(kind_byte)))?;
-        let Some((start_ts, rest)) = rest.split_first_chunk::<8>() else {
-            return Err(malformed(Defect::Truncated("start_ts")));
-        };
+        let (kind, start_ts, rest) = parse_record_head(bytes).map_err(malformed)?;
         if !rest.is_empty() {
             return Err(malformed(Defect::TrailingBytes(rest.len())));
         }
-        Ok(Write {
-            start_ts: u64::from_be_bytes(*start_ts),
-            kind,
-        })
+        Ok(Write { start_ts, kind })
     }
+}
+
+/// Reads the head that write and lock records share: the kind byte, then
+/// start_ts. Returns them and the bytes after the head.
+pub(super) fn parse_record_head(
+    bytes: &[u8],
+) -> std::result::Result<(WriteKind, u64, &[u8]), Defect> {
+    let (&kind_byte, rest) = bytes.split_first().ok_or(Defect::Truncated("kind"))?;
+    let kind = WriteKind::from_byte(kind_byte).ok_or(Defect::UnknownKind(kind_byte))?;
+    let (start_ts, rest) = rest
+        .split_first_chunk::<8>()
+        .ok_or(Defect::Truncated("start_ts"))?;
+    Ok((kind, u64::from_be_bytes(*start_ts), rest))
 }
 
 #[cfg(test)]
