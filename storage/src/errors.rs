@@ -3,7 +3,8 @@
 //! Every function of this crate that can fail returns [`Result`]. The
 //! variants separate what a caller reacts to differently: a RocksDB failure
 //! (retry or give up), a bad column family name (the caller's bug or a bad
-//! request: report it), a corrupt value on disk, and region errors that
+//! request: report it), a corrupt value on disk (a protobuf, or an MVCC
+//! record of the transaction layer), and region errors that
 //! `RaftStorage` (in `server`) passes up to the client.
 
 use proto::errorpb;
@@ -55,6 +56,12 @@ pub enum Error {
     /// The store is shutting down or the component is closed.
     #[error("closed: {0}")]
     Closed(String),
+
+    /// An MVCC key or record read from the lock, write or default column
+    /// family is malformed, or the write and default column families
+    /// disagree (see [`crate::mvcc::Error`]).
+    #[error(transparent)]
+    Mvcc(#[from] crate::mvcc::Error),
 }
 
 /// The storage layer's result type.

@@ -15,6 +15,7 @@
 //! | [`Storage`], [`Modify`] | `kv_storage.rs` | what request handlers need from a store |
 //! | [`StorageReader`], [`KvIterator`] | `reader.rs` | the read side of `Storage` |
 //! | [`StandaloneStorage`] | `standalone_storage.rs` | lab 1: `Storage` on one RocksDB |
+//! | [`mvcc`] | `mvcc/` | lab 4A: versioned keys over the lock/write/default column families: [`mvcc::MvccTxn`], [`mvcc::Scanner`], the [`mvcc::Lock`] and [`mvcc::Write`] records |
 //! | [`Error`] | `errors.rs` | the error type of all of the above |
 //!
 //! No thread lives here: every function runs on its caller's thread.
@@ -28,6 +29,7 @@ mod errors;
 mod iterator;
 pub mod keys;
 mod kv_storage;
+pub mod mvcc;
 mod reader;
 mod snapshot;
 mod sst_writer;

@@ -8,4 +8,5 @@ mod lab2b;
 mod lab2c;
 mod lab3b;
 mod lab3c;
+mod lab4a;
 mod playground;
