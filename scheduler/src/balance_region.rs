@@ -32,6 +32,7 @@ use crate::store_info::StoreInfo;
 pub struct BalanceRegion;
 
 impl BalanceRegion {
+    // lab 3C: begin — from the fullest suitable store, move one region to the emptiest store if it pays off (docs/labs/lab3c.md#balance-region)
     /// A move-region operator that evens out region sizes, if one pays off.
     /// Fails only if a new peer id cannot be allocated.
     pub fn schedule(
@@ -98,8 +99,10 @@ impl BalanceRegion {
         }
         Ok(None)
     }
+    // lab 3C: end
 }
 
+// lab 3C: begin — pick regions with max replicas: pending peer first, then follower, then leader (docs/labs/lab3c.md#balance-region)
 /// The regions `source` could give away, in TinyKV's preference order:
 /// pending peer there, then follower there, then leader there.
 fn candidate_regions<'a>(context: &ScheduleContext<'a>, source: &StoreInfo) -> Vec<&'a RegionInfo> {
@@ -138,3 +141,4 @@ fn candidate_regions<'a>(context: &ScheduleContext<'a>, source: &StoreInfo) -> V
     pending.extend(leading);
     pending
 }
+// lab 3C: end

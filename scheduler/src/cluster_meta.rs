@@ -159,6 +159,7 @@ impl ClusterMeta {
         }
     }
 
+    // lab 3C: begin — refuse a heartbeat older than its region or any region it overlaps; a newer one replaces them (docs/labs/lab3c.md#region-heartbeat)
     /// Decides what a region heartbeat changes (see the module docs), or
     /// why it is rejected. Changes nothing.
     pub fn check_region_heartbeat(&self, reported: &RegionInfo) -> Result<RegionChange> {
@@ -216,6 +217,7 @@ impl ClusterMeta {
             .collect();
         Ok(RegionChange::Replace { removed })
     }
+    // lab 3C: end
 
     /// Applies a change that `check_region_heartbeat` returned (and the
     /// scheduler persisted).
