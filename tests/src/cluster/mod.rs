@@ -42,7 +42,7 @@ pub use requests::{
 };
 pub use scheduler::{IdAllocator, MockScheduler, FIRST_ALLOCATED_ID};
 pub use scheduler_client::ClusterSchedulerClient;
-pub use seed::test_seed;
+pub use seed::{test_seed, test_seed_or};
 
 /// A key and its value, as scans return them.
 pub type KvPair = (Vec<u8>, Vec<u8>);
