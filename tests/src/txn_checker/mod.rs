@@ -73,6 +73,9 @@ mod recorder;
 mod scc;
 mod txn_record;
 
+#[cfg(test)]
+mod tests;
+
 pub use anomaly::{Anomaly, AnomalyKind};
 pub use check_result::{CheckResult, CheckStats};
 pub use dependency_graph::{Dependency, DependencyKind};
