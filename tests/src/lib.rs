@@ -5,6 +5,9 @@
 //!   scores each lab; `make grade LAB=1` runs one.
 //! * [`linearizability`]: a checker for client histories (Wing & Gong
 //!   search with memoization), used by the cluster workloads.
+//! * [`txn_checker`]: a transaction-anomaly checker for list-append
+//!   histories (Elle's G0, G1a, G1b, G1c and G-single), for the
+//!   transactional workloads.
 //! * [`playground`] and `src/bin/playground.rs`: what `make run` starts.
 //!
 //! * [`cluster`]: the local multi-store test cluster (stores, simulated
@@ -15,4 +18,5 @@ pub mod cluster;
 pub mod linearizability;
 pub mod playground;
 pub mod scenarios;
+pub mod txn_checker;
 pub mod workload;

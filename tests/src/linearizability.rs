@@ -1205,6 +1205,7 @@ fn format_output(output: &KvOutput) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::test_seed_or;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -1276,16 +1277,6 @@ mod tests {
             CheckResult::Illegal { key, .. } => assert_eq!(key, expected_key.as_bytes()),
             other => panic!("expected an illegal history on {expected_key:?}, got {other}"),
         }
-    }
-
-    /// The seed for a randomized test: `TINYKV_SEED` if set, otherwise `default`.
-    fn test_seed(default: u64) -> u64 {
-        let seed = std::env::var("TINYKV_SEED")
-            .ok()
-            .and_then(|text| text.parse().ok())
-            .unwrap_or(default);
-        println!("seed {seed} (replay with TINYKV_SEED={seed})");
-        seed
     }
 
     /// Generates a linearizable history by construction: each client runs its
@@ -1706,7 +1697,7 @@ mod tests {
     /// A large random history from a real sequential execution (5 clients x 200 ops, 5 keys) is Ok within a second.
     #[test]
     fn large_random_history_is_ok() {
-        let seed = test_seed(0x5eed_0001);
+        let seed = test_seed_or(0x5eed_0001);
         let mut rng = StdRng::seed_from_u64(seed);
         let operations = random_history(&mut rng, 5, 200, 5);
         let started = Instant::now();
@@ -1722,7 +1713,7 @@ mod tests {
     /// A large random history with one read corrupted to a value never written is Illegal on that key.
     #[test]
     fn corrupted_read_is_illegal() {
-        let seed = test_seed(0x5eed_0002);
+        let seed = test_seed_or(0x5eed_0002);
         let mut rng = StdRng::seed_from_u64(seed);
         let mut operations = random_history(&mut rng, 5, 200, 5);
         // Corrupt a completed Get in the middle, so the search has work before it.
@@ -1797,7 +1788,7 @@ mod tests {
     /// The checker agrees with an exhaustive search on thousands of small random histories, legal and illegal.
     #[test]
     fn agrees_with_brute_force_on_small_histories() {
-        let seed = test_seed(0x5eed_0004);
+        let seed = test_seed_or(0x5eed_0004);
         let mut rng = StdRng::seed_from_u64(seed);
         let seen_values: [Option<&str>; 6] = [
             None,
@@ -1860,7 +1851,7 @@ mod tests {
     /// Eight clients overlapping on a single key (with unknown outcomes) give a linearizable history.
     #[test]
     fn heavily_overlapping_history_is_ok() {
-        let seed = test_seed(0x5eed_0005);
+        let seed = test_seed_or(0x5eed_0005);
         let mut rng = StdRng::seed_from_u64(seed);
         let operations = random_history(&mut rng, 8, 100, 1);
         let started = Instant::now();
@@ -1919,7 +1910,7 @@ mod tests {
     /// A search that outgrows its memory limit stops with TooLarge rather than a verdict.
     #[test]
     fn search_over_memory_limit_is_too_large() {
-        let seed = test_seed(0x5eed_0006);
+        let seed = test_seed_or(0x5eed_0006);
         let mut rng = StdRng::seed_from_u64(seed);
         let operations = random_history(&mut rng, 5, 40, 1);
         assert!(matches!(
@@ -1935,7 +1926,7 @@ mod tests {
     /// A zero timeout on a big history gives Unknown, never Ok.
     #[test]
     fn zero_timeout_is_unknown() {
-        let seed = test_seed(0x5eed_0003);
+        let seed = test_seed_or(0x5eed_0003);
         let mut rng = StdRng::seed_from_u64(seed);
         let operations = random_history(&mut rng, 5, 200, 5);
         let result = check_operations(&operations, Duration::ZERO);

@@ -51,7 +51,7 @@ pub use requests::{
 };
 pub use schedule_ticker::ScheduleTicker;
 pub use scheduler_client::ClusterSchedulerClient;
-pub use seed::test_seed;
+pub use seed::{test_seed, test_seed_or};
 
 /// A key and its value, as scans return them.
 pub type KvPair = (Vec<u8>, Vec<u8>);
