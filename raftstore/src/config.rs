@@ -59,9 +59,9 @@ pub struct Config {
     /// measured again (a region that does not grow is not rescanned).
     /// Default 8 MiB.
     pub region_split_check_diff: u64,
-    /// How often a leader reports its region to the scheduler, and the
-    /// store its statistics (region heartbeat; the store heartbeat rides on
-    /// the store tick). Default 10 s.
+    /// How often a leader reports its region to the scheduler (the region
+    /// heartbeat; the store heartbeat rides on `store_tick_interval`).
+    /// Default 10 s.
     pub scheduler_heartbeat_tick_interval: Duration,
     /// A region larger than this is split. Default 144 MiB.
     pub region_max_size: u64,

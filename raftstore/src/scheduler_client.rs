@@ -1,9 +1,9 @@
 //! [`SchedulerClient`]: what a store asks of the scheduler (the placement
 //! driver).
 //!
-//! raftstore only calls the trait. The test cluster implements it with an
-//! in-process id allocator (`tests/src/cluster/scheduler.rs`); the real
-//! scheduler of lab 3C implements it too, in-process or over gRPC.
+//! raftstore only calls the trait. The test cluster implements it over the
+//! in-process scheduler of lab 3C (`tests/src/cluster/scheduler_client.rs`);
+//! a gRPC client implements it for stores in their own processes.
 //!
 //! Called from worker threads that may wait (split_check, scheduler_task),
 //! never from the raft worker: an answer can take a network round trip.
@@ -39,6 +39,14 @@ pub trait SchedulerClient: Send + Sync {
     ) -> Result<Option<RegionHeartbeatResponse>> {
         let _ = heartbeat;
         Ok(None)
+    }
+
+    /// Reports a split the region's leader applied: `left` is the split
+    /// region as it is now, `right` the new one (TinyKV's `ReportSplit`).
+    /// The default ignores it.
+    fn report_split(&self, left: &Region, right: &Region) -> Result<()> {
+        let _ = (left, right);
+        Ok(())
     }
 
     /// Reports this store's statistics (region count, sizes). The default

@@ -3,8 +3,8 @@
 //!
 //! The raft worker publishes each peer's region, role and term here after
 //! handling its Ready; the store worker reads it to check key-range
-//! overlaps before it creates a peer; the test cluster's mock scheduler
-//! reads it to find a region's leader without waiting for heartbeats
+//! overlaps before it creates a peer; the test cluster's `RegionDirectory`
+//! reads it to route test requests without waiting for heartbeats
 //! (TinyKV's tests fail with "find no region" exactly because they wait).
 
 use std::collections::HashMap;

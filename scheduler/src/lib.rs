@@ -12,8 +12,9 @@
 //! It also places replicas (TinyKV lab 3C): [`Scheduler::schedule`], a
 //! tick the caller runs periodically, creates [`Operator`]s (replica
 //! checker, balance-region, balance-leader), and each region heartbeat's
-//! response carries that region's next operator step. Networking (gRPC)
-//! and raftstore integration come later.
+//! response carries that region's next operator step. The test cluster
+//! and the playground run it in-process (see `docs/scheduler.md`);
+//! networking (gRPC) comes later.
 //!
 //! | type | file | what it is |
 //! |---|---|---|

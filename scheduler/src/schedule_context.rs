@@ -58,8 +58,19 @@ impl<'a> ScheduleContext<'a> {
                 continue;
             };
             let size = region.approximate_size;
+            let is_member = |peer_id: u64| region.region.peers.iter().any(|p| p.id == peer_id);
             for step in operator.remaining_steps() {
+                // A step the region already shows (a peer added but still
+                // catching up, so not done yet) is in the heartbeat's totals
+                // already: counting it again would overstate its store.
                 match step {
+                    OperatorStep::AddPeer { peer } if is_member(peer.id) => {}
+                    OperatorStep::RemovePeer { peer } if !is_member(peer.id) => {}
+                    OperatorStep::TransferLeader { peer }
+                        if region
+                            .leader
+                            .as_ref()
+                            .is_some_and(|leader| leader.id == peer.id) => {}
                     OperatorStep::AddPeer { peer } => {
                         if let Some(store) = find(&mut stores, peer.store_id) {
                             store.region_count += 1;

@@ -11,12 +11,14 @@
 //! * [`playground`] and `src/bin/playground.rs`: what `make run` starts.
 //!
 //! * [`cluster`]: the local multi-store test cluster (stores, simulated
-//!   network with filters, mock scheduler, client helpers).
+//!   network with filters, the real scheduler in-process, the tests'
+//!   region directory, client helpers).
 
 pub mod chain_log;
 pub mod cluster;
 pub mod linearizability;
 pub mod playground;
 pub mod scenarios;
+
 pub mod txn_checker;
 pub mod workload;

@@ -35,6 +35,7 @@ use crate::peer::Peer;
 use crate::region_snapshot::RegionSnapshot;
 use crate::store_context::StoreContext;
 use crate::worker::raftlog_gc::RaftLogGcTask;
+use crate::worker::scheduler_task::SchedulerTask;
 
 /// A result waiting for the batch to be written before it is answered.
 struct PendingAnswer {
@@ -143,6 +144,14 @@ impl Peer {
             failpoint!("peer_after_split_applied", ctx.store_id);
         }
         for region in std::mem::take(&mut effects.split_regions) {
+            if self.is_leader() {
+                // The scheduler checks and logs the split (TiKV's
+                // ReportBatchSplit); the halves' heartbeats update its map.
+                let _ = ctx.scheduler_task.send(SchedulerTask::ReportSplit {
+                    left: self.region().clone(),
+                    right: region.clone(),
+                });
+            }
             self.create_split_peer(ctx, region);
         }
         for answer in answers {

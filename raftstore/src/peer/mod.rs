@@ -202,7 +202,8 @@ impl Peer {
             .cloned()
     }
 
-    /// Publishes the peer's status for the store (and the mock scheduler).
+    /// Publishes the peer's status for the store (and the test cluster's
+    /// `RegionDirectory`).
     pub fn publish_status(&self, ctx: &StoreContext) {
         if self.stopped {
             // A destroyed peer has left StoreMeta for good.
@@ -306,13 +307,20 @@ impl Peer {
         }
 
         // Step 4: advance.
-        if let Some(soft_state) = &ready.soft_state {
-            if soft_state.raft_state == StateRole::Leader {
-                info!("{} became leader at term {}", self.tag, self.term());
-            }
+        let became_leader = ready
+            .soft_state
+            .as_ref()
+            .is_some_and(|soft_state| soft_state.raft_state == StateRole::Leader);
+        if became_leader {
+            info!("{} became leader at term {}", self.tag, self.term());
         }
         self.raft_group.advance(ready);
         self.publish_status(ctx);
+        if became_leader {
+            // Tell the scheduler at once, not at the next heartbeat tick:
+            // it routes clients and sends operator steps to the leader.
+            self.heartbeat_scheduler(ctx);
+        }
         Ok(())
     }
 

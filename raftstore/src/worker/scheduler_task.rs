@@ -2,8 +2,9 @@
 //! with the scheduler (lab 3C).
 //!
 //! In: [`SchedulerTask`]s on its own mailbox — a region heartbeat from a
-//! leader (on its heartbeat tick, and right after it applied a conf change
-//! or split), a store heartbeat from the store worker's tick. Out: the
+//! leader (on its heartbeat tick, when it becomes leader, and right after
+//! it applied a conf change or split), a split report from a leader that
+//! applied a split, a store heartbeat from the store worker's tick. Out: the
 //! heartbeats through `SchedulerClient`, and the operator steps the
 //! scheduler answers with, executed as admin commands (ChangePeer,
 //! TransferLeader) sent to the region's peer through the router, exactly
@@ -44,6 +45,14 @@ pub enum SchedulerTask {
         pending_peers: Vec<Peer>,
         /// The region's size as split_check last measured it (0: unknown).
         approximate_size: u64,
+    },
+    /// A split this store's leader applied: the left (old) region and the
+    /// new right one.
+    ReportSplit {
+        /// The region that was split, as it is now.
+        left: Region,
+        /// The new region.
+        right: Region,
     },
     /// This store's statistics.
     StoreHeartbeat {
@@ -100,6 +109,14 @@ impl SchedulerRunner {
                         "store {}: [region {}] region heartbeat refused: {error}",
                         self.store_id, region.id
                     ),
+                }
+            }
+            SchedulerTask::ReportSplit { left, right } => {
+                if let Err(error) = self.client.report_split(&left, &right) {
+                    debug!(
+                        "store {}: [region {}] split report refused: {error}",
+                        self.store_id, left.id
+                    );
                 }
             }
             SchedulerTask::StoreHeartbeat { stats } => {

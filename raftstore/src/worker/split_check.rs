@@ -167,8 +167,9 @@ impl SplitChecker {
             default_size += (key.len() + value.len()) as u64;
             if split_key.is_none() && total + default_size >= self.region_split_size {
                 let user_key = keys::origin_key(key).unwrap_or(key);
-                if user_key > region.start_key.as_slice() {
-                    split_key = Some(user_key.to_vec());
+                let candidate = without_mvcc_timestamp(user_key);
+                if candidate > region.start_key.as_slice() {
+                    split_key = Some(candidate.to_vec());
                 }
             }
             Ok(true)
@@ -178,5 +179,36 @@ impl SplitChecker {
             split_key = None;
         }
         Ok(RegionSize { total, split_key })
+    }
+}
+
+/// The split key to use at `key`: an MVCC key (lab 4: encoded user key +
+/// 8-byte timestamp) loses its timestamp, so the split falls between two
+/// user keys and never between the versions of one (or between a key's
+/// lock, stored at the encoded user key, and its versions). A raw key
+/// stays as it is; should one happen to parse as an MVCC key, the shorter
+/// key is still a valid split point inside the region.
+fn without_mvcc_timestamp(key: &[u8]) -> &[u8] {
+    match storage::mvcc::decode_key(key) {
+        Ok(_) => &key[..key.len() - std::mem::size_of::<u64>()],
+        Err(_) => key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_mvcc_timestamp;
+    use storage::mvcc::{encode_key, encode_user_key};
+
+    /// An MVCC key splits at its encoded user key; a raw key splits where it is.
+    #[test]
+    fn split_keys_drop_mvcc_timestamps_only() {
+        let versioned = encode_key(b"account-0042", 7);
+        assert_eq!(
+            without_mvcc_timestamp(&versioned),
+            encode_user_key(b"account-0042").as_slice()
+        );
+        assert_eq!(without_mvcc_timestamp(b"key000074"), b"key000074");
+        assert_eq!(without_mvcc_timestamp(b""), b"");
     }
 }

@@ -393,6 +393,28 @@ fn replica_checker_adds_missing_replicas() {
     assert_eq!(cluster.stores_of(2), vec![1, 2, 3]);
 }
 
+/// A region over max replicas (a move that lost its second step) loses a follower on the fullest store, never its leader.
+#[test]
+fn replica_checker_removes_extra_replica() {
+    let mut cluster = TestCluster::new(4, |_| {});
+    // Store 2 holds the most data; the leader is on store 1.
+    cluster.put_region(2, 2, &[(202, 2)], 2, 50);
+    cluster.put_region(1, 2, &[(101, 1), (102, 2), (103, 3), (104, 4)], 1, 10);
+    assert!(cluster.scheduler.schedule().unwrap() >= 1);
+    let operator = cluster
+        .scheduler
+        .operator(1)
+        .expect("a removal for region 1");
+    assert_eq!(operator.kind(), OperatorKind::RemovePeer);
+    assert_eq!(
+        operator.steps(),
+        &[OperatorStep::RemovePeer { peer: peer(102, 2) }]
+    );
+    cluster.run_until_quiet();
+    assert_eq!(cluster.stores_of(1).len(), 3);
+    assert!(cluster.stores_of(1).contains(&1), "the leader stays");
+}
+
 /// A peer on a tombstone store is replaced: added elsewhere, then removed.
 #[test]
 fn replica_checker_replaces_peer_on_tombstone_store() {

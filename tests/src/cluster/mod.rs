@@ -40,6 +40,7 @@ use proto::raft_cmdpb::{RaftCmdRequest, RaftCmdResponse, Request};
 use raftstore::bootstrap::{bootstrap_first_region, bootstrap_store};
 use raftstore::{CmdResponse, Config, RaftStore, RegionStatus};
 use scheduler::{Scheduler, SchedulerService};
+use server::{RaftStorage, Server};
 use storage::{keys, Engines, ALL_CFS, CF_DEFAULT};
 
 pub use filter::Filter;
@@ -56,18 +57,23 @@ pub use seed::{test_seed, test_seed_or};
 /// A key and its value, as scans return them.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
+/// How long a store's request handlers wait for one raft command.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How often a waiting request checks whether the leader changed.
 const LEADER_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The id of the region every cluster starts with (the whole key space).
 pub const FIRST_REGION_ID: u64 = 1;
-/// The cluster id written in every store ident.
-pub const CLUSTER_ID: u64 = 1;
 
 /// A running store and where its files are.
 struct StoreSlot {
     data_dir: PathBuf,
     running: Option<RaftStore>,
+    /// The store's request handlers (raw and transactional API) over
+    /// `RaftStorage`, as its gRPC service would hold them: one per running
+    /// store, so the transactional latches are the store's.
+    server: Option<Arc<Server>>,
 }
 
 /// n stores in one process. See the module docs.
@@ -198,9 +204,9 @@ impl Cluster {
             let fresh = !data_dir.join("kv").exists();
             let engines = cluster.open_engines(&data_dir);
             if fresh {
-                bootstrap_store(&engines, CLUSTER_ID, store_id).unwrap_or_else(|error| {
-                    cluster.fail(&format!("bootstrap store {store_id}: {error}"))
-                });
+                bootstrap_store(&engines, cluster.scheduler.cluster_id(), store_id).unwrap_or_else(
+                    |error| cluster.fail(&format!("bootstrap store {store_id}: {error}")),
+                );
                 if store_id <= first_region_stores {
                     bootstrap_first_region(&engines, &region).unwrap_or_else(|error| {
                         cluster.fail(&format!("bootstrap region on store {store_id}: {error}"))
@@ -217,6 +223,7 @@ impl Cluster {
                     StoreSlot {
                         data_dir,
                         running: None,
+                        server: None,
                     },
                 );
         }
@@ -334,6 +341,16 @@ impl Cluster {
             .collect()
     }
 
+    /// The request handlers of a running store (see `StoreSlot::server`):
+    /// what a client calls for the transactional API.
+    pub fn server(&self, store_id: u64) -> Option<Arc<Server>> {
+        self.stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&store_id)
+            .and_then(|slot| slot.server.clone())
+    }
+
     /// Whether store `store_id` is running.
     pub fn is_running(&self, store_id: u64) -> bool {
         self.running_store_ids().contains(&store_id)
@@ -375,6 +392,8 @@ impl Cluster {
             .add_store(store_id, Arc::clone(store.store_meta()));
         let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = stores.get_mut(&store_id) {
+            let storage = RaftStorage::new(store.router().clone(), SERVER_TIMEOUT);
+            slot.server = Some(Arc::new(Server::new(Arc::new(storage))));
             slot.running = Some(store);
         }
         log::info!("--- store {store_id} started");
@@ -391,9 +410,10 @@ impl Cluster {
             .remove_store(store_id);
         let store = {
             let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
-            stores
-                .get_mut(&store_id)
-                .and_then(|slot| slot.running.take())
+            stores.get_mut(&store_id).and_then(|slot| {
+                slot.server = None;
+                slot.running.take()
+            })
         };
         if let Some(store) = store {
             store.stop();

@@ -74,6 +74,12 @@ impl SchedulerClient for ClusterSchedulerClient {
             .map_err(to_store_error)
     }
 
+    fn report_split(&self, left: &Region, right: &Region) -> raftstore::Result<()> {
+        self.scheduler
+            .report_split(left.clone(), right.clone())
+            .map_err(to_store_error)
+    }
+
     fn store_heartbeat(&self, stats: StoreStats) -> raftstore::Result<()> {
         self.store_heartbeats.fetch_add(1, Ordering::SeqCst);
         self.scheduler
