@@ -25,6 +25,9 @@ use crate::meta_storage::MetaStorage;
 
 /// Bits of a timestamp that hold the logical counter.
 pub const LOGICAL_BITS: u32 = 18;
+// Lock TTLs are checked against the physical part as the MVCC layer splits
+// timestamps (`storage::mvcc::physical_time`): both sides must agree.
+const _: () = assert!(LOGICAL_BITS == storage::mvcc::LOGICAL_BITS);
 /// How far ahead of the current physical time the saved bound is put.
 pub const DEFAULT_SAVE_WINDOW_MS: u64 = 3000;
 const MAX_LOGICAL: u64 = (1 << LOGICAL_BITS) - 1;

@@ -10,7 +10,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use storage::mvcc::{self, encode_key, Lock, MvccTxn, Scanner, Write, WriteKind};
+use storage::mvcc::{
+    self, encode_key, encode_user_key, key_after_all_versions, Lock, MvccTxn, Scanner, Write,
+    WriteKind,
+};
 use storage::{
     KvIterator, Modify, StandaloneStorage, Storage, StorageReader, CF_DEFAULT, CF_LOCK, CF_WRITE,
 };
@@ -68,7 +71,7 @@ impl Fixture {
     }
 
     fn set_lock(&self, key: &[u8], lock: &Lock) {
-        self.set(CF_LOCK, key.to_vec(), lock.to_bytes());
+        self.set(CF_LOCK, encode_user_key(key), lock.to_bytes());
     }
 
     fn reader(&self) -> Box<dyn StorageReader> {
@@ -140,16 +143,20 @@ fn sample_lock() -> Lock {
 
 // --- staging writes ---
 
-/// put_lock stages exactly one Put of the encoded lock under the raw key in the lock CF.
+/// put_lock stages exactly one Put of the encoded lock under encode_user_key(key) in the lock CF.
 #[test]
-fn put_lock_stages_lock_under_raw_key() {
+fn put_lock_stages_lock_under_encoded_key() {
     let fixture = Fixture::new();
     let reader = fixture.reader();
     let mut txn = MvccTxn::new(&*reader, 42);
     txn.put_lock(&[1], &sample_lock());
     assert_eq!(
         txn.modifies(),
-        [put(CF_LOCK, vec![1], sample_lock().to_bytes())]
+        [put(
+            CF_LOCK,
+            encode_user_key(&[1]),
+            sample_lock().to_bytes()
+        )]
     );
 }
 
@@ -184,14 +191,14 @@ fn put_value_stages_value_at_start_ts() {
     );
 }
 
-/// delete_lock stages one Delete of the raw key in the lock CF.
+/// delete_lock stages one Delete of encode_user_key(key) in the lock CF.
 #[test]
-fn delete_lock_stages_delete_of_raw_key() {
+fn delete_lock_stages_delete_of_encoded_key() {
     let fixture = Fixture::new();
     let reader = fixture.reader();
     let mut txn = MvccTxn::new(&*reader, 42);
     txn.delete_lock(&[1]);
-    assert_eq!(txn.modifies(), [delete(CF_LOCK, vec![1])]);
+    assert_eq!(txn.modifies(), [delete(CF_LOCK, encode_user_key(&[1]))]);
 }
 
 /// delete_value stages one Delete of encode_key(key, start_ts) in the default CF.
@@ -236,6 +243,30 @@ fn get_lock_reads_back_stored_lock() {
     let txn = MvccTxn::new(&*reader, 42);
     assert_eq!(txn.get_lock(&[1]).expect("get_lock"), Some(sample_lock()));
     assert_eq!(txn.get_lock(&[2]).expect("get_lock"), None);
+}
+
+/// A key's lock and all its versions lie in [encode_user_key(key), key_after_all_versions(key)),
+/// so a region boundary (an encoded key) never separates them, even for keys longer than 8 bytes.
+#[test]
+fn lock_and_versions_share_the_encoded_range() {
+    let keys: [&[u8]; 4] = [b"", b"a", b"abcdefgh", b"abcdefgh\xff\xff\x00long key"];
+    for key in keys {
+        let low = encode_user_key(key);
+        let high = key_after_all_versions(key);
+        let fixture = Fixture::new();
+        let reader = fixture.reader();
+        let mut txn = MvccTxn::new(&*reader, 7);
+        txn.put_lock(key, &sample_lock());
+        txn.put_value(key, b"v");
+        txn.put_write(key, 0, &Write::new(WriteKind::Put, 7));
+        txn.put_write(key, u64::MAX, &Write::new(WriteKind::Put, 7));
+        for modify in txn.modifies() {
+            assert!(
+                low.as_slice() <= modify.key() && modify.key() < high.as_slice(),
+                "{modify:?} of {key:?} lies outside its encoded range"
+            );
+        }
+    }
 }
 
 /// Lock::info names the primary, the lock's start_ts and ttl, and the blocked key.
@@ -668,8 +699,8 @@ fn reads_seek_over_old_versions() {
 #[test]
 fn malformed_lock_on_disk_is_typed_error() {
     let fixture = Fixture::new();
-    fixture.set(CF_LOCK, KEY.to_vec(), vec![1, 2, 3]);
-    fixture.set(CF_LOCK, b"k".to_vec(), vec![0x42; 17]);
+    fixture.set(CF_LOCK, encode_user_key(KEY), vec![1, 2, 3]);
+    fixture.set(CF_LOCK, encode_user_key(b"k"), vec![0x42; 17]);
     let reader = fixture.reader();
     let txn = MvccTxn::new(&*reader, 10);
     assert!(matches!(

@@ -29,6 +29,13 @@
 //! timestamp sorts first. A seek to `encode_key(key, ts)` therefore lands on
 //! the newest version of `key` at or before `ts`, which is the question MVCC
 //! asks all the time.
+//!
+//! The lock column family has one record per key and no timestamp, but its
+//! key is still `encode_user_key(user_key)`, not the raw user key: a region
+//! boundary of transactional data is an encoded key, and every record of a
+//! user key (lock, versions, values) must start with the same encoded prefix
+//! so that no split puts a key's lock in one region and its versions in
+//! another. [`decode_user_key_without_ts`] reads such a key back.
 
 use super::errors::{Defect, Error, Result};
 
@@ -95,36 +102,57 @@ pub fn decode_key(key: &[u8]) -> Result<(Vec<u8>, u64)> {
         key: key.to_vec(),
         defect,
     };
+    let (user_key, rest) = split_user_key(key).map_err(malformed)?;
+    let ts_bytes: [u8; TS_SIZE] = match rest.split_first_chunk::<TS_SIZE>() {
+        Some((ts_bytes, [])) => *ts_bytes,
+        Some((_, trailing)) => return Err(malformed(Defect::TrailingBytes(trailing.len()))),
+        None => return Err(malformed(Defect::Truncated("timestamp"))),
+    };
+    Ok((user_key, !u64::from_be_bytes(ts_bytes)))
+}
+
+/// Decodes a key written by [`encode_user_key`] (a memcomparable user key
+/// with no timestamp after it): the key of a lock column family record.
+///
+/// Fails with [`Error::MalformedKey`] when `key` was not written by
+/// [`encode_user_key`]: too short, a bad marker, non-zero padding, or any
+/// bytes after the last group (an MVCC key with a timestamp included).
+pub fn decode_user_key_without_ts(key: &[u8]) -> Result<Vec<u8>> {
+    let malformed = |defect| Error::MalformedKey {
+        key: key.to_vec(),
+        defect,
+    };
+    match split_user_key(key).map_err(malformed)? {
+        (user_key, []) => Ok(user_key),
+        (_, trailing) => Err(malformed(Defect::TrailingBytes(trailing.len()))),
+    }
+}
+
+/// Reads the memcomparable groups at the front of `key`: the user key they
+/// hold, and the bytes after the last group.
+fn split_user_key(key: &[u8]) -> std::result::Result<(Vec<u8>, &[u8]), Defect> {
     let mut user_key = Vec::with_capacity(key.len());
     let mut rest = key;
     loop {
         if rest.len() < GROUP_SIZE + 1 {
-            return Err(malformed(Defect::Truncated("user key")));
+            return Err(Defect::Truncated("user key"));
         }
         let (group, after) = rest.split_at(GROUP_SIZE + 1);
         rest = after;
         let marker = group[GROUP_SIZE];
         let padding = usize::from(MARKER_FULL - marker);
         if padding > GROUP_SIZE {
-            return Err(malformed(Defect::BadMarker(marker)));
+            return Err(Defect::BadMarker(marker));
         }
         let real = GROUP_SIZE - padding;
         if group[real..GROUP_SIZE].iter().any(|&byte| byte != 0) {
-            return Err(malformed(Defect::NonZeroPadding));
+            return Err(Defect::NonZeroPadding);
         }
         user_key.extend_from_slice(&group[..real]);
         if padding > 0 {
-            break;
+            return Ok((user_key, rest));
         }
     }
-    let ts_bytes: [u8; TS_SIZE] = match rest.len() {
-        TS_SIZE => rest
-            .try_into()
-            .expect("the length was just checked to be 8"),
-        shorter if shorter < TS_SIZE => return Err(malformed(Defect::Truncated("timestamp"))),
-        longer => return Err(malformed(Defect::TrailingBytes(longer - TS_SIZE))),
-    };
-    Ok((user_key, !u64::from_be_bytes(ts_bytes)))
 }
 
 /// The user key of an MVCC key (see [`decode_key`]).
@@ -225,6 +253,26 @@ mod tests {
             assert!(key_after_all_versions(short) < encode_key(long, TS_MAX));
             assert!(key_after_all_versions(short) > encode_key(short, 0));
         }
+    }
+
+    /// A lock key (no timestamp) decodes back to its user key; an MVCC key
+    /// with a timestamp, or a cut-short one, is a typed error.
+    #[test]
+    fn user_key_without_ts_round_trips_and_rejects_timestamps() {
+        let mut rng = StdRng::seed_from_u64(0x4B);
+        for _ in 0..500 {
+            let length = rng.gen_range(0..40);
+            let user_key: Vec<u8> = (0..length).map(|_| rng.gen()).collect();
+            let encoded = encode_user_key(&user_key);
+            assert_eq!(decode_user_key_without_ts(&encoded), Ok(user_key.clone()));
+        }
+        let defect = |key: &[u8]| match decode_user_key_without_ts(key) {
+            Err(Error::MalformedKey { defect, .. }) => defect,
+            other => panic!("{key:?} decoded as {other:?}"),
+        };
+        assert_eq!(defect(&encode_key(b"key", 7)), Defect::TrailingBytes(8));
+        assert_eq!(defect(b"key"), Defect::Truncated("user key"));
+        assert_eq!(defect(&[]), Defect::Truncated("user key"));
     }
 
     /// Truncated keys, bad markers, non-zero padding and wrong timestamp lengths are typed errors.

@@ -1,8 +1,9 @@
 //! [`Lock`]: the record of the lock column family.
 //!
-//! A prewritten, not yet committed key carries a lock, stored under the
-//! raw user key (one lock per key at a time: that is what makes it a
-//! lock). The lock names the transaction (`start_ts`), its primary key
+//! A prewritten, not yet committed key carries a lock, stored under
+//! `encode_user_key(user_key)` with no timestamp (one lock per key at a
+//! time: that is what makes it a lock; encoded so that the lock sorts with
+//! the key's versions, see `key.rs`). The lock names the transaction (`start_ts`), its primary key
 //! (whose lock or write record decides whether the whole transaction
 //! committed) and a time to live after which another transaction may roll
 //! it back. Written by prewrite (lab 4B), removed by commit and rollback,

@@ -16,7 +16,7 @@
 //!
 //! | column family | key | value |
 //! |---|---|---|
-//! | lock | user key | [`Lock`] |
+//! | lock | `encode_user_key(user_key)` | [`Lock`] |
 //! | default | `encode_key(user_key, start_ts)` | the value a Put wrote |
 //! | write | `encode_key(user_key, commit_ts)` | [`Write`] (kind, start_ts) |
 
@@ -26,7 +26,7 @@ use crate::kv_storage::Modify;
 use crate::reader::StorageReader;
 
 use super::errors::Error;
-use super::key::{decode_key, encode_key, TS_MAX};
+use super::key::{decode_key, encode_key, encode_user_key, TS_MAX};
 use super::lock::Lock;
 use super::write::{Write, WriteKind};
 
@@ -82,11 +82,11 @@ impl<'a> MvccTxn<'a> {
         });
     }
 
-    // lab 4A: begin — a lock lives in the lock CF under the raw user key (docs/labs/lab4a.md#locks)
+    // lab 4A: begin — a lock lives in the lock CF under encode_user_key(key), no timestamp (docs/labs/lab4a.md#locks)
     /// The lock on `key`, if any. A record that does not parse is an
     /// [`Error::MalformedLock`] (wrapped in [`crate::Error::Mvcc`]).
     pub fn get_lock(&self, key: &[u8]) -> Result<Option<Lock>> {
-        match self.reader.get_cf(CF_LOCK, key)? {
+        match self.reader.get_cf(CF_LOCK, &encode_user_key(key))? {
             Some(bytes) => Ok(Some(Lock::parse(&bytes)?)),
             None => Ok(None),
         }
@@ -94,12 +94,12 @@ impl<'a> MvccTxn<'a> {
 
     /// Stages `lock` on `key`, replacing any lock there.
     pub fn put_lock(&mut self, key: &[u8], lock: &Lock) {
-        self.stage_put(CF_LOCK, key.to_vec(), lock.to_bytes());
+        self.stage_put(CF_LOCK, encode_user_key(key), lock.to_bytes());
     }
 
     /// Stages the removal of the lock on `key`.
     pub fn delete_lock(&mut self, key: &[u8]) {
-        self.stage_delete(CF_LOCK, key.to_vec());
+        self.stage_delete(CF_LOCK, encode_user_key(key));
     }
     // lab 4A: end
 
