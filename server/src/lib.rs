@@ -10,11 +10,13 @@
 //! |---|---|---|
 //! | [`Server`] | `server.rs` | owns the storage; the entry point for every handler |
 //! | raw API | `raw_api.rs` | `raw_get`, `raw_put`, `raw_delete`, `raw_scan` |
+//! | transactional API | `txn/` | the Percolator commands `kv_get`, `kv_prewrite`, `kv_commit` (lab 4B), `kv_scan`, `kv_check_txn_status`, `kv_batch_rollback`, `kv_resolve_lock` (lab 4C), and their latches |
 //! | [`RaftStorage`] | `raft_storage.rs` | `Storage` on a raft-replicated store (lab 2B) |
 //!
 //! Handlers never return `Err` and never panic: every failure goes into the
 //! response, as `region_error` (the client should retry elsewhere or
-//! refresh its region info) or `error` (a message for the user).
+//! refresh its region info) or `error` (a message for the user; a
+//! `KeyError` in the transactional API).
 //! Handlers run on the caller's thread.
 
 #![deny(missing_docs)]
@@ -22,6 +24,7 @@
 mod raft_storage;
 mod raw_api;
 mod server;
+mod txn;
 
 pub use raft_storage::RaftStorage;
 pub use raw_api::MAX_SCAN_LIMIT;
