@@ -9,4 +9,8 @@ mod lab2c;
 mod lab3b;
 mod lab3c;
 mod lab4a;
+mod lab4b;
+mod lab4c;
 mod playground;
+/// The fixture lab4b and lab4c share (not a lab).
+mod txn_support;
