@@ -44,12 +44,14 @@ impl Server {
     }
 }
 
+/// What a prewrite does to each key: the kind of its lock, and the value
+/// of a Put (empty for a Delete), by key in key order.
+type MutationsByKey = BTreeMap<Vec<u8>, (WriteKind, Vec<u8>)>;
+
 /// The request's mutations, one per key (a later mutation of a key
 /// replaces an earlier one, as if applied in order), checked: Put and Del
 /// only.
-fn mutations_by_key(
-    request: &KvPrewriteRequest,
-) -> CommandResult<BTreeMap<Vec<u8>, (WriteKind, Vec<u8>)>> {
+fn mutations_by_key(request: &KvPrewriteRequest) -> CommandResult<MutationsByKey> {
     if request.mutations.is_empty() {
         return Err(abort("prewrite without mutations").into());
     }
