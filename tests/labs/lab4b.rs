@@ -30,6 +30,18 @@ fn one_value() -> TxnFixture {
     fixture
 }
 
+/// Checks what KvGet of `key` answers at each version: the one-byte value, or not_found.
+fn assert_reads(fixture: &TxnFixture, key: &[u8], expected: &[(u64, Option<u8>)]) {
+    for &(version, value) in expected {
+        let response = fixture.kv_get(key, version);
+        assert_no_error(&response.region_error, &response.error);
+        match value {
+            Some(value) => assert_eq!(response.value, [value], "at {version}"),
+            None => assert!(response.not_found, "at {version}"),
+        }
+    }
+}
+
 // --- KvGet ---
 
 /// A committed value is visible at the largest timestamp.
@@ -79,22 +91,19 @@ fn get_versions() {
     let fixture = one_value();
     fixture.committed_put(&[99], 60, 66, &[43]);
     fixture.committed_put(&[99], 120, 122, &[44]);
-    for (version, expected) in [
-        (40, None),
-        (56, Some(42)),
-        (60, Some(42)),
-        (65, Some(42)),
-        (66, Some(43)),
-        (100, Some(43)),
-        (122, Some(44)),
-    ] {
-        let response = fixture.kv_get(&[99], version);
-        assert_no_error(&response.region_error, &response.error);
-        match expected {
-            Some(value) => assert_eq!(response.value, [value], "at {version}"),
-            None => assert!(response.not_found, "at {version}"),
-        }
-    }
+    assert_reads(
+        &fixture,
+        &[99],
+        &[
+            (40, None),
+            (56, Some(42)),
+            (60, Some(42)),
+            (65, Some(42)),
+            (66, Some(43)),
+            (100, Some(43)),
+            (122, Some(44)),
+        ],
+    );
 }
 
 /// A delete hides the key from its commit_ts until a later put.
@@ -103,21 +112,18 @@ fn get_deleted() {
     let fixture = one_value();
     fixture.write_record(&[99], 66, WriteKind::Delete, 60);
     fixture.committed_put(&[99], 120, 122, &[44]);
-    for (version, expected) in [
-        (54, Some(42)),
-        (65, Some(42)),
-        (66, None),
-        (67, None),
-        (121, None),
-        (122, Some(44)),
-    ] {
-        let response = fixture.kv_get(&[99], version);
-        assert_no_error(&response.region_error, &response.error);
-        match expected {
-            Some(value) => assert_eq!(response.value, [value], "at {version}"),
-            None => assert!(response.not_found, "at {version}"),
-        }
-    }
+    assert_reads(
+        &fixture,
+        &[99],
+        &[
+            (54, Some(42)),
+            (65, Some(42)),
+            (66, None),
+            (67, None),
+            (121, None),
+            (122, Some(44)),
+        ],
+    );
 }
 
 /// A lock that started after the read does not block it; one at or before it is a locked KeyError.

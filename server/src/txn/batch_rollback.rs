@@ -21,7 +21,7 @@ use proto::kvrpcpb::{KvBatchRollbackRequest, KvBatchRollbackResponse};
 use storage::mvcc::{encode_key, Lock, MvccTxn, Write, WriteKind};
 use storage::{StorageReader, CF_WRITE};
 
-use super::{abort, distinct_keys, show_key, CommandResult};
+use super::{abort, distinct_keys, show_key, write_staged, CommandResult};
 use crate::server::Server;
 
 impl Server {
@@ -63,11 +63,7 @@ fn batch_rollback(server: &Server, request: &KvBatchRollbackRequest) -> CommandR
         let lock = txn.get_lock(key)?;
         rollback_key(&*reader, &mut txn, key, lock.as_ref())?;
     }
-    let modifies = txn.into_modifies();
-    if !modifies.is_empty() {
-        server.storage().write(context, modifies)?;
-    }
-    Ok(())
+    write_staged(server, context, txn)
 }
 
 /// Stages the rollback of `txn` on `key`, which has no write record of

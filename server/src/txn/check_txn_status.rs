@@ -26,7 +26,7 @@ use proto::kvrpcpb::{Action, KvCheckTxnStatusRequest, KvCheckTxnStatusResponse};
 use storage::mvcc::{physical_time, MvccTxn, WriteKind};
 
 use super::batch_rollback::rollback_key;
-use super::CommandResult;
+use super::{write_staged, CommandResult};
 use crate::server::Server;
 
 /// What KvCheckTxnStatus found, and did.
@@ -95,10 +95,7 @@ fn check_txn_status(
             }
         }
     }
-    let modifies = txn.into_modifies();
-    if !modifies.is_empty() {
-        server.storage().write(context, modifies)?;
-    }
+    write_staged(server, context, txn)?;
     Ok(status)
 }
 // lab 4C: end

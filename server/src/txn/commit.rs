@@ -25,7 +25,7 @@
 use proto::kvrpcpb::{KvCommitRequest, KvCommitResponse};
 use storage::mvcc::{MvccTxn, Write, WriteKind};
 
-use super::{abort, distinct_keys, retryable, show_key, CommandResult};
+use super::{abort, distinct_keys, retryable, show_key, write_staged, CommandResult};
 use crate::server::Server;
 
 impl Server {
@@ -95,10 +95,6 @@ fn commit(server: &Server, request: &KvCommitRequest) -> CommandResult<()> {
             },
         }
     }
-    let modifies = txn.into_modifies();
-    if !modifies.is_empty() {
-        server.storage().write(context, modifies)?;
-    }
-    Ok(())
+    write_staged(server, context, txn)
 }
 // lab 4B: end

@@ -61,9 +61,11 @@ mod scan;
 use std::collections::BTreeSet;
 
 use proto::errorpb;
-use proto::kvrpcpb::{KeyError, WriteConflict};
+use proto::kvrpcpb::{Context, KeyError, WriteConflict};
 use protobuf::MessageField;
-use storage::mvcc::Lock;
+use storage::mvcc::{Lock, MvccTxn};
+
+use crate::server::Server;
 
 /// Why a transactional command failed; [`CommandError::into_fields`]
 /// splits it into a response's `region_error` and `error` fields.
@@ -157,6 +159,21 @@ pub(crate) fn retryable(message: impl Into<String>) -> KeyError {
     let mut error = KeyError::new();
     error.retryable = message.into();
     error
+}
+
+/// Writes everything `txn` staged in one `Storage::write` (one raft
+/// command on the replicated store), or nothing when nothing was staged (a
+/// retried command that finds its work done).
+pub(crate) fn write_staged(
+    server: &Server,
+    context: &Context,
+    txn: MvccTxn<'_>,
+) -> CommandResult<()> {
+    let modifies = txn.into_modifies();
+    if !modifies.is_empty() {
+        server.storage().write(context, modifies)?;
+    }
+    Ok(())
 }
 
 /// The request's keys, sorted and without repeats: a key named twice is

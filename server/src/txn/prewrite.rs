@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use proto::kvrpcpb::{KeyError, KvPrewriteRequest, KvPrewriteResponse, Op};
 use storage::mvcc::{Lock, MvccTxn, WriteKind};
 
-use super::{abort, locked, show_key, write_conflict, CommandResult};
+use super::{abort, locked, show_key, write_conflict, write_staged, CommandResult};
 use crate::server::Server;
 
 impl Server {
@@ -132,10 +132,7 @@ fn prewrite(server: &Server, request: &KvPrewriteRequest) -> CommandResult<Vec<K
     if !errors.is_empty() {
         return Ok(errors);
     }
-    let modifies = txn.into_modifies();
-    if !modifies.is_empty() {
-        server.storage().write(context, modifies)?;
-    }
+    write_staged(server, context, txn)?;
     Ok(errors)
 }
 // lab 4B: end

@@ -25,7 +25,7 @@ use storage::mvcc::{decode_user_key_without_ts, Lock, MvccTxn, Write};
 use storage::{StorageReader, CF_LOCK};
 
 use super::batch_rollback::rollback_key;
-use super::{abort, CommandResult};
+use super::{abort, write_staged, CommandResult};
 use crate::server::Server;
 
 impl Server {
@@ -86,10 +86,6 @@ fn resolve_lock(server: &Server, request: &KvResolveLockRequest) -> CommandResul
             txn.delete_lock(key);
         }
     }
-    let modifies = txn.into_modifies();
-    if !modifies.is_empty() {
-        server.storage().write(context, modifies)?;
-    }
-    Ok(())
+    write_staged(server, context, txn)
 }
 // lab 4C: end
