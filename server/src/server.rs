@@ -18,7 +18,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server over `storage` (standalone or raft-replicated).
+    /// A server over `storage` (standalone or raft-replicated), with
+    /// latches of its own. Make one per store and clone it: two servers
+    /// built over one store do not see each other's latches, so their
+    /// transactional commands on one key would not serialise.
     pub fn new(storage: Arc<dyn Storage>) -> Server {
         Server {
             storage,
