@@ -122,6 +122,9 @@ impl Playground {
         options.first_region_stores = Some(stores.min(3));
         options.scheduler.enable_balance_leader = true;
         options.scheduler.enable_balance_region = true;
+        // Human pace: a store stopped for 30 s counts as down, and with
+        // `balance on` its replicas are rebuilt on the other stores.
+        options.scheduler.max_store_down_time = Duration::from_secs(30);
         let cluster = Cluster::with_options(seed, options);
         Playground { cluster }
     }
