@@ -15,6 +15,9 @@ use storage::mvcc::{compose_ts, Write, WriteKind};
 
 use crate::txn_support::{assert_no_error, expect_error, put, TxnFixture};
 
+/// The same commands on the replicated store, under faults (`lab4c::cluster::*`).
+mod cluster;
+
 /// The start timestamp of the transaction under test.
 const START: u64 = 100;
 /// A commit timestamp after it.

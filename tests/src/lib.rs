@@ -20,5 +20,6 @@ pub mod linearizability;
 pub mod playground;
 pub mod scenarios;
 
+pub mod txn;
 pub mod txn_checker;
 pub mod workload;

@@ -397,7 +397,7 @@ fn run_round(
 }
 
 /// Sets every flag when dropped, also during a panic.
-struct StopOnDrop<'a>(&'a [&'a AtomicBool]);
+pub(crate) struct StopOnDrop<'a>(pub(crate) &'a [&'a AtomicBool]);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
@@ -418,17 +418,26 @@ fn sleep_until(deadline: Instant, stop: &AtomicBool) {
     }
 }
 
-/// The fault injector of one round.
-struct Nemesis {
+/// The fault injector of one round (also the transaction workloads').
+pub(crate) struct Nemesis {
     rng: StdRng,
     unreliable: bool,
     partitions: bool,
 }
 
 impl Nemesis {
+    /// A nemesis drawing its choices from `rng`.
+    pub(crate) fn new(rng: StdRng, unreliable: bool, partitions: bool) -> Nemesis {
+        Nemesis {
+            rng,
+            unreliable,
+            partitions,
+        }
+    }
+
     /// Installs the round's faults and, with partitions, keeps re-splitting
     /// the stores until `stop` is set. The caller heals the network after.
-    fn run(&mut self, cluster: &Cluster, stop: &AtomicBool) {
+    pub(crate) fn run(&mut self, cluster: &Cluster, stop: &AtomicBool) {
         if self.unreliable {
             log::info!("--- nemesis: unreliable network (drop 10%, reorder 20%)");
             cluster.network().add_filter(Filter::DropPercent(10));
