@@ -171,3 +171,54 @@ fn list_append_crash_splits() {
     };
     run_list_append_workload("lab4c::cluster::list_append_crash_splits", options);
 }
+
+/// A prewrite for a key outside the region its context names gets a region error and writes nothing; so does a context with a stale epoch.
+#[test]
+fn keys_outside_the_region_refused() {
+    use proto::kvrpcpb::{Context, KvPrewriteRequest, Mutation, Op};
+    let cluster = Cluster::new(
+        "lab4c::cluster::keys_outside_the_region_refused",
+        3,
+        Config::for_tests(),
+    );
+    let encoded = storage::mvcc::encode_user_key;
+    cluster.must_split(&encoded(b"m"));
+    let left = cluster
+        .region_for_key(&encoded(b"apple"))
+        .expect("the left region");
+    let leader = cluster.wait_leader(left.id, Duration::from_secs(20));
+    let server = cluster
+        .server(leader.store_id)
+        .expect("the leader's server");
+    let scheduler = cluster.scheduler().clone();
+    let client = TxnClient::new(&cluster, scheduler.as_ref());
+    let start_ts = client.begin().expect("begin").start_ts();
+    let prewrite = |key: &[u8], epoch_version_delta: i64| {
+        let mut context = Context::new();
+        context.region_id = left.id;
+        context.peer = Some(leader.clone()).into();
+        let mut epoch = left.region_epoch().clone();
+        epoch.version = epoch.version.saturating_add_signed(epoch_version_delta);
+        context.region_epoch = Some(epoch).into();
+        let mut mutation = Mutation::new();
+        mutation.set_op(Op::Put);
+        mutation.key = key.to_vec();
+        mutation.value = b"v".to_vec();
+        let mut request = KvPrewriteRequest::new();
+        request.context = Some(context).into();
+        request.mutations = vec![mutation];
+        request.primary_lock = key.to_vec();
+        request.start_version = start_ts;
+        request.lock_ttl = 3000;
+        server.kv_prewrite(&request)
+    };
+    let outside = prewrite(b"zebra", 0);
+    assert!(outside.region_error.is_some(), "{outside:?}");
+    let stale = prewrite(b"apple", -1);
+    assert!(stale.region_error.is_some(), "{stale:?}");
+    // Nothing was locked: a reader sees no value and no lock, at once.
+    let reader = TxnClient::new(&cluster, scheduler.as_ref()).with_timeout(Duration::from_secs(2));
+    let txn = reader.begin().expect("begin");
+    assert_eq!(txn.get(b"zebra").expect("zebra is not locked"), None);
+    assert_eq!(txn.get(b"apple").expect("apple is not locked"), None);
+}
