@@ -50,6 +50,50 @@ pub fn bootstrap_store(engines: &Engines, cluster_id: u64, store_id: u64) -> Res
 /// leaves raft state that no region state points to: startup ignores it,
 /// and bootstrapping again overwrites it.
 pub fn bootstrap_first_region(engines: &Engines, region: &Region) -> Result<()> {
+    write_first_region(engines, region, false)
+}
+
+/// Like [`bootstrap_first_region`], for a store that bootstraps a new
+/// cluster through a remote scheduler: the region is also recorded under
+/// `PREPARE_BOOTSTRAP_KEY` in the same kv batch, until the scheduler has
+/// confirmed it ([`finish_prepared_bootstrap`]) or another store's first
+/// region won ([`clear_prepared_bootstrap`]). A crash in between finds the
+/// record at restart ([`load_prepared_bootstrap`]) and settles it then.
+pub fn prepare_bootstrap_cluster(engines: &Engines, region: &Region) -> Result<()> {
+    write_first_region(engines, region, true)
+}
+
+/// The first region recorded by [`prepare_bootstrap_cluster`] and not yet
+/// settled, if any.
+pub fn load_prepared_bootstrap(engines: &Engines) -> Result<Option<Region>> {
+    Ok(engines.kv.get_msg::<Region>(keys::PREPARE_BOOTSTRAP_KEY)?)
+}
+
+/// The scheduler confirmed the prepared first region: drop the record.
+pub fn finish_prepared_bootstrap(engines: &Engines) -> Result<()> {
+    let mut batch = WriteBatch::new();
+    batch.delete(keys::PREPARE_BOOTSTRAP_KEY);
+    engines.kv.write(batch, true)?;
+    Ok(())
+}
+
+/// Another store bootstrapped the cluster first: remove the prepared first
+/// region. The kv engine goes first (its region state is what startup looks
+/// for; the record goes in the same batch), the raft state second: a crash
+/// in between leaves raft state no region points to, which startup ignores.
+pub fn clear_prepared_bootstrap(engines: &Engines, region_id: u64) -> Result<()> {
+    let mut kv_batch = WriteBatch::new();
+    kv_batch.delete(&keys::region_state_key(region_id));
+    kv_batch.delete(&keys::apply_state_key(region_id));
+    kv_batch.delete(keys::PREPARE_BOOTSTRAP_KEY);
+    engines.kv.write(kv_batch, true)?;
+    let mut raft_batch = WriteBatch::new();
+    raft_batch.delete(&keys::raft_state_key(region_id));
+    engines.raft.write(raft_batch, true)?;
+    Ok(())
+}
+
+fn write_first_region(engines: &Engines, region: &Region, prepare: bool) -> Result<()> {
     let region_id = region.id;
     if engines
         .kv
@@ -81,6 +125,9 @@ pub fn bootstrap_first_region(engines: &Engines, region: &Region) -> Result<()> 
     let mut kv_batch = WriteBatch::new();
     kv_batch.put_msg(&keys::apply_state_key(region_id), &apply_state)?;
     kv_batch.put_msg(&keys::region_state_key(region_id), &region_state)?;
+    if prepare {
+        kv_batch.put_msg(keys::PREPARE_BOOTSTRAP_KEY, region)?;
+    }
     engines.kv.write(kv_batch, true)?;
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! | what | key layout | engine | CF | value |
 //! |---|---|---|---|---|
 //! | store ident | `0x01 0x01` | kv | default | `StoreIdent` |
+//! | prepared first region | `0x01 0x02` (shorter than every region raft key, as in TiKV) | kv | default | `metapb::Region`, until the scheduler confirmed the cluster's bootstrap |
 //! | raft log entry | `0x01 0x02 region_id(u64 BE) 0x01 log_index(u64 BE)` | raft | default | `eraftpb::Entry` |
 //! | raft state | `0x01 0x02 region_id(u64 BE) 0x02` | raft | default | `RaftLocalState` |
 //! | apply state | `0x01 0x02 region_id(u64 BE) 0x03` | kv | default | `RaftApplyState` |
@@ -45,6 +46,10 @@ pub const REGION_STATE_SUFFIX: u8 = 0x01;
 
 /// The store ident key.
 pub const STORE_IDENT_KEY: &[u8] = &[LOCAL_PREFIX, 0x01];
+/// The first region a store wrote while bootstrapping a new cluster, until
+/// the scheduler confirmed it (a `metapb::Region`; see
+/// `raftstore::bootstrap::prepare_bootstrap_cluster`).
+pub const PREPARE_BOOTSTRAP_KEY: &[u8] = &[LOCAL_PREFIX, 0x02];
 
 /// First byte of every user data key in the kv engine.
 pub const DATA_PREFIX: u8 = b'z';
