@@ -10,6 +10,7 @@ fn main() {
         "proto/raft_cmdpb.proto",
         "proto/kvrpcpb.proto",
         "proto/schedulerpb.proto",
+        "proto/tinykvpb.proto",
     ];
     for input in inputs {
         println!("cargo:rerun-if-changed={input}");

@@ -13,7 +13,13 @@
 //! | [`raft_cmdpb`] | commands proposed to raft (Get/Put/Delete/Snap, admin commands) | `raftstore`, `server` |
 //! | [`errorpb`] | region errors (NotLeader, EpochNotMatch, ...) | `raftstore`, `server`, clients |
 //! | [`kvrpcpb`] | the client API: raw and transactional requests | `server` |
-//! | [`schedulerpb`] | heartbeats and operators between stores and the scheduler | `scheduler` (later labs) |
+//! | [`schedulerpb`] | heartbeats, operators, ids, timestamps; the `Scheduler` service | `scheduler`, `network` |
+//! | [`tinykvpb`] | the `TinyKv` service (client API, raft and snapshot streams); no messages of its own | `network` |
+//!
+//! rust-protobuf generates messages, not services: the `service` blocks in
+//! `tinykvpb.proto` and `schedulerpb.proto` are the contract, and the
+//! `network` crate implements them by hand (method paths
+//! `/tinykvpb.TinyKv/RawGet`, `/schedulerpb.Scheduler/AllocID`, ...).
 //!
 //! rust-protobuf 3 generates plain structs with public fields; an enum field
 //! is an `EnumOrUnknown<T>` (read it with `.enum_value()`, or the
