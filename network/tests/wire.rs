@@ -1,0 +1,323 @@
+//! The network layer in one process: a scheduler node and three store
+//! nodes on free loopback ports, talking gRPC to each other, and bad input
+//! on the wire. (The multi-process smoke test is `tests/e2e`.)
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut};
+use network::{
+    SchedulerNode, SchedulerNodeOptions, StoreNode, StoreNodeOptions, TinyKvClient,
+    DEFAULT_MAX_MESSAGE_SIZE,
+};
+use proto::kvrpcpb::{RawGetRequest, RawPutRequest};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::{Code, Status};
+
+/// A scheduler and `store_count` stores in this process, removed on drop
+/// (stores first: they block on the runtime while stopping).
+struct LocalCluster {
+    runtime: Option<tokio::runtime::Runtime>,
+    scheduler: Option<SchedulerNode>,
+    stores: Vec<StoreNode>,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalCluster {
+    fn start(store_count: usize) -> LocalCluster {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("building a tokio runtime (the test needs threads and a timer)");
+        let dir = tempfile::tempdir().expect("creating a temp dir (is /tmp writable?)");
+        let mut scheduler_options =
+            SchedulerNodeOptions::new("127.0.0.1:0", dir.path().join("scheduler"));
+        scheduler_options.schedule_interval = Duration::from_millis(100);
+        let scheduler = SchedulerNode::start(runtime.handle().clone(), scheduler_options)
+            .expect("starting the scheduler node");
+        let scheduler_address = scheduler.address().to_string();
+        let mut stores = Vec::new();
+        for index in 1..=store_count {
+            let mut options = StoreNodeOptions::new(
+                "127.0.0.1:0",
+                dir.path().join(format!("store-{index}")),
+                &scheduler_address,
+            );
+            options.config = raftstore::Config::for_tests();
+            stores.push(
+                StoreNode::start(runtime.handle().clone(), options).expect("starting a store node"),
+            );
+        }
+        LocalCluster {
+            runtime: Some(runtime),
+            scheduler: Some(scheduler),
+            stores,
+            _dir: dir,
+        }
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives until the cluster is dropped")
+    }
+
+    fn client(&self, index: usize) -> TinyKvClient {
+        let _entered = self.runtime().enter();
+        TinyKvClient::new(
+            &self.stores[index].address().to_string(),
+            DEFAULT_MAX_MESSAGE_SIZE,
+        )
+        .expect("a loopback address parses")
+        .with_timeout(Duration::from_secs(5))
+    }
+
+    /// Puts through whichever store serves the key, retrying until
+    /// `deadline` (a leader must be elected first).
+    fn must_put(&self, key: &[u8], value: &[u8], deadline: Instant) {
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            for index in 0..self.stores.len() {
+                let mut request = RawPutRequest::new();
+                request.key = key.to_vec();
+                request.value = value.to_vec();
+                match self.runtime().block_on(self.client(index).raw_put(request)) {
+                    Ok(response)
+                        if response.region_error.is_none() && response.error.is_empty() =>
+                    {
+                        return
+                    }
+                    Ok(response) => {
+                        last = format!("{:?} {}", response.region_error, response.error)
+                    }
+                    Err(error) => last = error.to_string(),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("put {key:?} did not succeed in time; last answer: {last}");
+    }
+
+    /// Reads through whichever store serves the key.
+    fn must_get(&self, key: &[u8], deadline: Instant) -> Option<Vec<u8>> {
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            for index in 0..self.stores.len() {
+                let mut request = RawGetRequest::new();
+                request.key = key.to_vec();
+                match self.runtime().block_on(self.client(index).raw_get(request)) {
+                    Ok(response)
+                        if response.region_error.is_none() && response.error.is_empty() =>
+                    {
+                        return (!response.not_found).then_some(response.value)
+                    }
+                    Ok(response) => {
+                        last = format!("{:?} {}", response.region_error, response.error)
+                    }
+                    Err(error) => last = error.to_string(),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("get {key:?} did not succeed in time; last answer: {last}");
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for store in self.stores.drain(..) {
+            store.stop();
+        }
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.stop();
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Sends raw bytes as a gRPC frame: what a broken or hostile peer sends.
+#[derive(Default)]
+struct RawBytesCodec;
+
+struct RawBytes;
+
+impl Codec for RawBytesCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawBytes;
+    type Decoder = RawBytes;
+
+    fn encoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+
+    fn decoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+}
+
+impl Encoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Vec<u8>, destination: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        destination.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn decode(&mut self, source: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        Ok(Some(source.copy_to_bytes(source.remaining()).to_vec()))
+    }
+}
+
+/// Streams `frames` as raw bytes to `path` on the store at `address`.
+async fn send_raw(
+    address: String,
+    path: &'static str,
+    frames: Vec<Vec<u8>>,
+) -> Result<Vec<u8>, Status> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|error| Status::internal(error.to_string()))?
+        .connect()
+        .await
+        .map_err(|error| Status::unavailable(error.to_string()))?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|error| Status::unavailable(error.to_string()))?;
+    grpc.client_streaming(
+        tonic::Request::new(tokio_stream::iter(frames)),
+        PathAndQuery::from_static(path),
+        RawBytesCodec,
+    )
+    .await
+    .map(|response| response.into_inner())
+}
+
+/// Bytes that are no protobuf message: field 1 with wire type 7, which
+/// does not exist.
+const GARBAGE: &[u8] = &[0x0f, 0xff, 0xff, 0xff, 0xff];
+
+/// A put through gRPC is readable back through gRPC, from every store.
+#[test]
+fn raw_put_get_over_grpc() {
+    let cluster = LocalCluster::start(3);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    cluster.must_put(b"k1", b"v1", deadline);
+    cluster.must_put(b"k2", b"v2", deadline);
+    assert_eq!(cluster.must_get(b"k1", deadline), Some(b"v1".to_vec()));
+    assert_eq!(cluster.must_get(b"k2", deadline), Some(b"v2".to_vec()));
+    assert_eq!(cluster.must_get(b"missing", deadline), None);
+}
+
+/// The scheduler adds the missing replicas: the new peers are created by
+/// raft messages and filled by snapshots (the first region's log starts
+/// compacted, so a new peer can only catch up by one), both over the gRPC
+/// transport, until every store holds the data.
+#[test]
+fn replicas_are_added_over_grpc() {
+    let cluster = LocalCluster::start(3);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    cluster.must_put(b"replicated", b"yes", deadline);
+    let data_key = storage::keys::data_key(b"replicated");
+    loop {
+        let holders = cluster
+            .stores
+            .iter()
+            .filter(|store| {
+                store.raft_store().is_some_and(|raft_store| {
+                    raft_store
+                        .engines()
+                        .kv
+                        .get_value_cf(storage::CF_DEFAULT, &data_key)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|value| value == b"yes")
+                })
+            })
+            .count();
+        if holders == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {holders} of 3 stores hold the key after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Garbage on a raft stream, a unary call and a snapshot stream ends that
+/// call with `invalid_argument`; the store goes on serving.
+#[test]
+fn garbage_frames_get_invalid_argument() {
+    let cluster = LocalCluster::start(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    cluster.must_put(b"before", b"1", deadline);
+    let address = cluster.stores[0].address().to_string();
+    for path in [
+        "/tinykvpb.TinyKv/Raft",
+        "/tinykvpb.TinyKv/Snapshot",
+        "/tinykvpb.TinyKv/RawGet",
+    ] {
+        let outcome =
+            cluster
+                .runtime()
+                .block_on(send_raw(address.clone(), path, vec![GARBAGE.to_vec()]));
+        let status = outcome.expect_err("garbage must be refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{path}: {status}");
+    }
+    cluster.must_put(b"after", b"2", deadline);
+    assert_eq!(cluster.must_get(b"before", deadline), Some(b"1".to_vec()));
+}
+
+/// A frame above the size limit is refused before it is decoded; the store
+/// goes on serving.
+#[test]
+fn oversized_frame_is_refused() {
+    let cluster = LocalCluster::start(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let address = cluster.stores[0].address().to_string();
+    let oversized = vec![0u8; DEFAULT_MAX_MESSAGE_SIZE + 1];
+    let outcome = cluster.runtime().block_on(send_raw(
+        address,
+        "/tinykvpb.TinyKv/RawPut",
+        vec![oversized],
+    ));
+    let status = outcome.expect_err("an oversized frame must be refused");
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "unexpected status {status}"
+    );
+    cluster.must_put(b"after", b"1", deadline);
+}
+
+/// A request naming a region the store does not have gets `RegionNotFound`
+/// in its region error, not a transport error.
+#[test]
+fn unknown_region_gets_region_not_found() {
+    let cluster = LocalCluster::start(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    cluster.must_put(b"k", b"v", deadline);
+    let mut request = RawGetRequest::new();
+    request.key = b"k".to_vec();
+    request.context.mut_or_insert_default().region_id = 999_999;
+    let response = cluster
+        .runtime()
+        .block_on(cluster.client(0).raw_get(request))
+        .expect("the call itself succeeds");
+    assert_eq!(
+        response.region_error.region_not_found.region_id, 999_999,
+        "expected RegionNotFound, got {response:?}"
+    );
+    assert_eq!(cluster.must_get(b"k", deadline), Some(b"v".to_vec()));
+}
