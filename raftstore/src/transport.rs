@@ -4,7 +4,9 @@
 //! raftstore only calls the trait; who implements it decides what "the
 //! network" is. The test cluster's implementation (`tests/src/cluster`)
 //! delivers in-process through a simulated network that can drop, delay,
-//! reorder and partition; a gRPC implementation comes in a later lab.
+//! reorder and partition; `network::GrpcTransport` sends over gRPC between
+//! store processes (one raft stream per peer store, snapshots as a stream
+//! of the same chunks).
 //!
 //! Raft messages are small and go through [`Transport::send`]. Snapshots
 //! can be large: snap_runner streams them as [`SnapshotChunk`]s over

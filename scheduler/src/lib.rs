@@ -14,7 +14,8 @@
 //! checker, balance-region, balance-leader), and each region heartbeat's
 //! response carries that region's next operator step. The test cluster
 //! and the playground run it in-process (see `docs/scheduler.md`);
-//! networking (gRPC) comes later.
+//! `tinykv scheduler` serves it over gRPC (the `network` crate's
+//! `SchedulerNode`, which also runs the schedule tick).
 //!
 //! | type | file | what it is |
 //! |---|---|---|

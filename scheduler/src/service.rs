@@ -1,9 +1,11 @@
 //! [`SchedulerService`]: what the rest of the cluster asks of the scheduler.
 //!
 //! The trait mirrors the `schedulerpb` requests, without their headers.
-//! [`crate::Scheduler`] implements it in-process; a gRPC service and a
-//! remote client will implement it too, so stores and tests do not care
-//! where the scheduler runs. Methods may block on a synced disk write.
+//! [`crate::Scheduler`] implements it in-process; the `network` crate
+//! serves every method over gRPC (`SchedulerGrpcService`, the
+//! `schedulerpb.Scheduler` service) and calls them remotely
+//! (`SchedulerGrpcClient`, with typed errors, since a remote call can fail
+//! where this trait cannot). Methods may block on a synced disk write.
 
 use proto::metapb::{Peer, Region, Store};
 use proto::schedulerpb::{RegionHeartbeatRequest, RegionHeartbeatResponse, StoreStats};

@@ -3,8 +3,9 @@
 //! The code that turns client requests (`kvrpcpb`) into reads and writes on
 //! a [`storage::Storage`]. The handlers do not know which storage they run
 //! on: in lab 1 it is `storage::StandaloneStorage`; from lab 2B on it is
-//! [`RaftStorage`], which replicates every write through raft. A gRPC service
-//! that calls these handlers comes in a later lab.
+//! [`RaftStorage`], which replicates every write through raft. The gRPC
+//! service of a store process (`network::TinyKvService`) calls these
+//! handlers, on tokio's blocking pool.
 //!
 //! | type | file | what it does |
 //! |---|---|---|
