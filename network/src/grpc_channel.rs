@@ -79,24 +79,24 @@ impl GrpcChannel {
         &self.address
     }
 
-    fn grpc(&self) -> Grpc<Channel> {
-        Grpc::new(self.channel.clone())
+    /// A call's client, once the connection is ready for it.
+    async fn ready_grpc(&self) -> Result<Grpc<Channel>> {
+        let mut grpc = Grpc::new(self.channel.clone())
             .max_decoding_message_size(self.max_message_size)
-            .max_encoding_message_size(self.max_message_size)
+            .max_encoding_message_size(self.max_message_size);
+        grpc.ready().await.map_err(|error| Error::Connect {
+            address: self.address.clone(),
+            reason: error.to_string(),
+        })?;
+        Ok(grpc)
     }
 
     fn codec<Req, Resp>(&self) -> ProtobufCodec<Req, Resp> {
         ProtobufCodec::new(self.max_message_size)
     }
 
-    async fn ready(&self, grpc: &mut Grpc<Channel>) -> Result<()> {
-        grpc.ready().await.map_err(|error| Error::Connect {
-            address: self.address.clone(),
-            reason: error.to_string(),
-        })
-    }
-
-    /// Calls a unary method; fails with `Timeout` after `timeout`.
+    /// Calls a unary method (on the wire, a client stream of one message,
+    /// as tonic sends it); fails with `Timeout` after `timeout`.
     pub async fn unary<Req, Resp>(
         &self,
         path: &'static str,
@@ -107,18 +107,7 @@ impl GrpcChannel {
         Req: protobuf::Message,
         Resp: protobuf::Message,
     {
-        let call = async {
-            let mut grpc = self.grpc();
-            self.ready(&mut grpc).await?;
-            let response = grpc
-                .unary(
-                    Request::new(request),
-                    PathAndQuery::from_static(path),
-                    self.codec(),
-                )
-                .await?;
-            Ok(response.into_inner())
-        };
+        let call = self.client_streaming(path, tokio_stream::once(request));
         tokio::time::timeout(timeout, call)
             .await
             .map_err(|_| Error::Timeout {
@@ -141,16 +130,16 @@ impl GrpcChannel {
         Resp: protobuf::Message,
         S: Stream<Item = Req> + Send + 'static,
     {
-        let mut grpc = self.grpc();
-        self.ready(&mut grpc).await?;
-        let response = grpc
-            .client_streaming(
-                Request::new(requests),
-                PathAndQuery::from_static(path),
-                self.codec(),
-            )
-            .await?;
-        Ok(response.into_inner())
+        // The server side of a client stream sends one message, then the
+        // status; a refusal comes as the status alone (read as an error).
+        let mut answers = self.streaming(path, requests).await?;
+        match answers.message().await? {
+            Some(response) => Ok(response),
+            None => Err(Error::InvalidResponse(format!(
+                "{path} on {}: the call ended without a response",
+                self.address
+            ))),
+        }
     }
 
     /// Opens a bidirectional stream: `requests` go out as they come, the
@@ -165,9 +154,9 @@ impl GrpcChannel {
         Resp: protobuf::Message,
         S: Stream<Item = Req> + Send + 'static,
     {
-        let mut grpc = self.grpc();
-        self.ready(&mut grpc).await?;
-        let response = grpc
+        let response = self
+            .ready_grpc()
+            .await?
             .streaming(
                 Request::new(requests),
                 PathAndQuery::from_static(path),

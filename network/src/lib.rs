@@ -30,9 +30,11 @@
 //! | [`MethodHandler`] and helpers | `method_handler.rs` | runtime | the server side of unary, client-streaming and bidirectional methods |
 //! | [`TinyKvService`] | `tinykv_service.rs` | runtime (+ blocking pool) | a store's `TinyKv` service: raw/txn requests, raft and snapshot streams |
 //! | [`SchedulerGrpcService`] | `scheduler_service.rs` | runtime (+ blocking pool) | the `Scheduler` service over `scheduler::Scheduler` |
+//! | [`GrpcServer`] | `grpc_server.rs` | runtime | one service served on a listener; graceful, bounded stop |
 //! | [`GrpcChannel`] | `grpc_channel.rs` | runtime | the client side: one connection, three ways to call |
 //! | [`LockstepStream`] | `lockstep_stream.rs` | runtime | request/answer pairs over one bidirectional stream (heartbeats, tso) |
 //! | [`TinyKvClient`] | `tinykv_client.rs` | runtime | calls one store |
+//! | [`AnyStoreClient`] | `any_store_client.rs` | runtime | the raw API over several stores without routing: the first store that serves (smoke tests) |
 //! | [`SchedulerGrpcClient`] | `scheduler_grpc_client.rs` | runtime | every scheduler call, async, typed errors |
 //! | [`RemoteScheduler`] | `remote_scheduler.rs` | caller's thread (blocks on the runtime) | raftstore's `SchedulerClient`; blocking calls for tools |
 //! | [`GrpcTransport`] | `grpc_transport.rs` | raft worker / snap_runner threads | raftstore's `Transport` |
@@ -46,9 +48,11 @@
 
 #![deny(missing_docs)]
 
+mod any_store_client;
 mod codec;
 mod errors;
 mod grpc_channel;
+mod grpc_server;
 mod grpc_transport;
 mod lockstep_stream;
 mod method_handler;
@@ -61,9 +65,11 @@ mod store_node;
 mod tinykv_client;
 mod tinykv_service;
 
+pub use any_store_client::AnyStoreClient;
 pub use codec::{ProtobufCodec, ProtobufDecoder, ProtobufEncoder, DEFAULT_MAX_MESSAGE_SIZE};
 pub use errors::{Error, Result};
 pub use grpc_channel::{GrpcChannel, CONNECT_TIMEOUT};
+pub use grpc_server::GrpcServer;
 pub use grpc_transport::{GrpcTransport, RAFT_QUEUE_SIZE};
 pub use lockstep_stream::LockstepStream;
 pub use method_handler::{

@@ -65,6 +65,31 @@ where
         .max_encoding_message_size(max_message_size)
 }
 
+/// A handler of one request as the `MethodHandler` tonic calls: tonic
+/// calls it once per request, so `handler` runs once; a second call (a bug
+/// in tonic) gets `internal` rather than a panic.
+fn once<Input, Output, F, Fut>(
+    handler: F,
+) -> MethodHandler<impl FnMut(Request<Input>) -> BoxFuture<Response<Output>, Status>>
+where
+    Input: Send + 'static,
+    Output: Send + 'static,
+    F: FnOnce(Input) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Output, Status>> + Send + 'static,
+{
+    let mut handler = Some(handler);
+    MethodHandler(move |request: Request<Input>| {
+        let handler = handler.take();
+        let future: BoxFuture<Response<Output>, Status> = Box::pin(async move {
+            match handler {
+                Some(handler) => handler(request.into_inner()).await.map(Response::new),
+                None => Err(Status::internal("a method handler was called twice")),
+            }
+        });
+        future
+    })
+}
+
 /// One request, one response: `handler` gets the decoded request.
 pub fn unary<Req, Resp, F, Fut>(
     request: http::Request<Body>,
@@ -78,18 +103,8 @@ where
     Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
 {
     Box::pin(async move {
-        let mut handler = Some(handler);
-        let method = MethodHandler(move |request: Request<Req>| {
-            let handler = handler.take();
-            async move {
-                match handler {
-                    Some(handler) => handler(request.into_inner()).await.map(Response::new),
-                    None => Err(Status::internal("a unary method was called twice")),
-                }
-            }
-        });
         Ok(grpc::<Resp, Req>(max_message_size)
-            .unary(method, request)
+            .unary(once(handler), request)
             .await)
     })
 }
@@ -108,18 +123,8 @@ where
     Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
 {
     Box::pin(async move {
-        let mut handler = Some(handler);
-        let method = MethodHandler(move |request: Request<Streaming<Req>>| {
-            let handler = handler.take();
-            async move {
-                match handler {
-                    Some(handler) => handler(request.into_inner()).await.map(Response::new),
-                    None => Err(Status::internal("a streaming method was called twice")),
-                }
-            }
-        });
         Ok(grpc::<Resp, Req>(max_message_size)
-            .client_streaming(method, request)
+            .client_streaming(once(handler), request)
             .await)
     })
 }
@@ -136,19 +141,10 @@ where
     Resp: protobuf::Message,
     F: FnOnce(Streaming<Req>) -> BoxStream<Resp> + Send + 'static,
 {
+    let handler = move |requests| std::future::ready(Ok(handler(requests)));
     Box::pin(async move {
-        let mut handler = Some(handler);
-        let method = MethodHandler(move |request: Request<Streaming<Req>>| {
-            let handler = handler.take();
-            async move {
-                match handler {
-                    Some(handler) => Ok(Response::new(handler(request.into_inner()))),
-                    None => Err(Status::internal("a streaming method was called twice")),
-                }
-            }
-        });
         Ok(grpc::<Resp, Req>(max_message_size)
-            .streaming(method, request)
+            .streaming(once(handler), request)
             .await)
     })
 }

@@ -21,17 +21,12 @@ use std::time::Duration;
 use log::{debug, info, warn};
 use scheduler::Scheduler;
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
 
 use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::errors::Result;
+use crate::grpc_server::GrpcServer;
 use crate::scheduler_service::SchedulerGrpcService;
-
-/// How long a stopping scheduler lets in-flight calls finish (stores'
-/// heartbeat streams never finish on their own).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// What a scheduler node needs to start.
 #[derive(Debug, Clone)]
@@ -63,9 +58,7 @@ impl SchedulerNodeOptions {
 pub struct SchedulerNode {
     address: SocketAddr,
     scheduler: Arc<Scheduler>,
-    runtime: Handle,
-    shutdown: Option<oneshot::Sender<()>>,
-    serving: Option<JoinHandle<std::result::Result<(), tonic::transport::Error>>>,
+    server: Option<GrpcServer>,
     ticking: Option<JoinHandle<()>>,
 }
 
@@ -77,18 +70,7 @@ impl SchedulerNode {
         let listener = runtime.block_on(tokio::net::TcpListener::bind(&options.address))?;
         let address = listener.local_addr()?;
         let service = SchedulerGrpcService::new(Arc::clone(&scheduler), options.max_message_size);
-        let (shutdown, shutdown_signal) = oneshot::channel::<()>();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let serving = runtime.spawn(
-            tonic::transport::Server::builder().serve_with_incoming_shutdown(
-                service,
-                incoming,
-                async {
-                    // A dropped sender (the node dropped) also stops serving.
-                    let _ = shutdown_signal.await;
-                },
-            ),
-        );
+        let server = GrpcServer::spawn(&runtime, "scheduler", listener, service);
         let ticking = runtime.spawn(schedule_tick(
             Arc::clone(&scheduler),
             options.schedule_interval,
@@ -100,9 +82,7 @@ impl SchedulerNode {
         Ok(SchedulerNode {
             address,
             scheduler,
-            runtime,
-            shutdown: Some(shutdown),
-            serving: Some(serving),
+            server: Some(server),
             ticking: Some(ticking),
         })
     }
@@ -126,18 +106,8 @@ impl SchedulerNode {
         if let Some(ticking) = self.ticking.take() {
             ticking.abort();
         }
-        drop(self.shutdown.take());
-        if let Some(serving) = self.serving.take() {
-            let abort = serving.abort_handle();
-            match self
-                .runtime
-                .block_on(async { tokio::time::timeout(SHUTDOWN_GRACE, serving).await })
-            {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(error))) => warn!("scheduler: gRPC server failed: {error}"),
-                Ok(Err(join_error)) => warn!("scheduler: gRPC server task failed: {join_error}"),
-                Err(_elapsed) => abort.abort(),
-            }
+        if let Some(mut server) = self.server.take() {
+            server.stop();
         }
         info!("scheduler: stopped");
     }
@@ -145,7 +115,7 @@ impl SchedulerNode {
 
 impl Drop for SchedulerNode {
     fn drop(&mut self) {
-        if self.serving.is_some() {
+        if self.server.is_some() {
             self.shutdown_and_join();
         }
     }

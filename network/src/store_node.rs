@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::{info, warn};
+use log::info;
 use proto::metapb::{Peer, Region, Store};
 use proto::schedulerpb::ErrorType;
 use raftstore::bootstrap::{
@@ -36,12 +36,10 @@ use raftstore::{Config, RaftStore};
 use server::{RaftStorage, Server};
 use storage::Engines;
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
 
 use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::errors::{Error, Result};
+use crate::grpc_server::GrpcServer;
 use crate::grpc_transport::GrpcTransport;
 use crate::remote_scheduler::RemoteScheduler;
 use crate::tinykv_service::TinyKvService;
@@ -50,10 +48,6 @@ use crate::tinykv_service::TinyKvService;
 /// processes of a cluster start together, the scheduler may be a moment
 /// behind.
 pub const SCHEDULER_WAIT: Duration = Duration::from_secs(30);
-
-/// How long a stopping node lets in-flight calls finish before it cuts the
-/// connections (peers' raft streams never finish on their own).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// What a store node needs to start.
 #[derive(Debug, Clone)]
@@ -90,10 +84,8 @@ impl StoreNodeOptions {
 pub struct StoreNode {
     store_id: u64,
     address: SocketAddr,
-    runtime: Handle,
     store: Option<RaftStore>,
-    shutdown: Option<oneshot::Sender<()>>,
-    serving: Option<JoinHandle<std::result::Result<(), tonic::transport::Error>>>,
+    server: Option<GrpcServer>,
 }
 
 impl StoreNode {
@@ -147,26 +139,13 @@ impl StoreNode {
             config.snapshot_transfer_timeout,
             options.max_message_size,
         );
-        let (shutdown, shutdown_signal) = oneshot::channel::<()>();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let serving = runtime.spawn(
-            tonic::transport::Server::builder().serve_with_incoming_shutdown(
-                service,
-                incoming,
-                async {
-                    // A dropped sender (the node dropped) also stops serving.
-                    let _ = shutdown_signal.await;
-                },
-            ),
-        );
+        let server = GrpcServer::spawn(&runtime, &format!("store {store_id}"), listener, service);
         info!("store {store_id}: serving TinyKv on {address}");
         Ok(StoreNode {
             store_id,
             address,
-            runtime,
             store: Some(raft_store),
-            shutdown: Some(shutdown),
-            serving: Some(serving),
+            server: Some(server),
         })
     }
 
@@ -265,32 +244,20 @@ impl StoreNode {
     }
 
     fn shutdown_and_join(&mut self) {
-        let store_id = self.store_id;
-        drop(self.shutdown.take());
-        if let Some(serving) = self.serving.take() {
-            let abort = serving.abort_handle();
-            match self
-                .runtime
-                .block_on(async { tokio::time::timeout(SHUTDOWN_GRACE, serving).await })
-            {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(error))) => warn!("store {store_id}: gRPC server failed: {error}"),
-                Ok(Err(join_error)) => {
-                    warn!("store {store_id}: gRPC server task failed: {join_error}")
-                }
-                Err(_elapsed) => abort.abort(),
-            }
+        // Serving stops first: no request may reach a stopping raftstore.
+        if let Some(mut server) = self.server.take() {
+            server.stop();
         }
         if let Some(store) = self.store.take() {
             store.stop();
         }
-        info!("store {store_id}: node stopped");
+        info!("store {}: node stopped", self.store_id);
     }
 }
 
 impl Drop for StoreNode {
     fn drop(&mut self) {
-        if self.store.is_some() || self.serving.is_some() {
+        if self.store.is_some() || self.server.is_some() {
             self.shutdown_and_join();
         }
     }

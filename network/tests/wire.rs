@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut};
 use network::{
-    SchedulerNode, SchedulerNodeOptions, StoreNode, StoreNodeOptions, TinyKvClient,
+    AnyStoreClient, SchedulerNode, SchedulerNodeOptions, StoreNode, StoreNodeOptions, TinyKvClient,
     DEFAULT_MAX_MESSAGE_SIZE,
 };
-use proto::kvrpcpb::{RawGetRequest, RawPutRequest};
+use proto::kvrpcpb::RawGetRequest;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::{Code, Status};
@@ -74,54 +74,33 @@ impl LocalCluster {
         .with_timeout(Duration::from_secs(5))
     }
 
-    /// Puts through whichever store serves the key, retrying until
-    /// `deadline` (a leader must be elected first).
-    fn must_put(&self, key: &[u8], value: &[u8], deadline: Instant) {
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            for index in 0..self.stores.len() {
-                let mut request = RawPutRequest::new();
-                request.key = key.to_vec();
-                request.value = value.to_vec();
-                match self.runtime().block_on(self.client(index).raw_put(request)) {
-                    Ok(response)
-                        if response.region_error.is_none() && response.error.is_empty() =>
-                    {
-                        return
-                    }
-                    Ok(response) => {
-                        last = format!("{:?} {}", response.region_error, response.error)
-                    }
-                    Err(error) => last = error.to_string(),
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("put {key:?} did not succeed in time; last answer: {last}");
+    /// A client that tries every store (a leader must be elected first).
+    fn any_store(&self) -> AnyStoreClient {
+        let _entered = self.runtime().enter();
+        let addresses: Vec<String> = self
+            .stores
+            .iter()
+            .map(|store| store.address().to_string())
+            .collect();
+        AnyStoreClient::new(&addresses, DEFAULT_MAX_MESSAGE_SIZE, Duration::from_secs(5))
+            .expect("loopback addresses parse")
     }
 
-    /// Reads through whichever store serves the key.
-    fn must_get(&self, key: &[u8], deadline: Instant) -> Option<Vec<u8>> {
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            for index in 0..self.stores.len() {
-                let mut request = RawGetRequest::new();
-                request.key = key.to_vec();
-                match self.runtime().block_on(self.client(index).raw_get(request)) {
-                    Ok(response)
-                        if response.region_error.is_none() && response.error.is_empty() =>
-                    {
-                        return (!response.not_found).then_some(response.value)
-                    }
-                    Ok(response) => {
-                        last = format!("{:?} {}", response.region_error, response.error)
-                    }
-                    Err(error) => last = error.to_string(),
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    fn must_put(&self, key: &[u8], value: &[u8], deadline: Instant) {
+        let client = self.any_store();
+        if let Err(error) = self
+            .runtime()
+            .block_on(client.raw_put(key, value, deadline))
+        {
+            panic!("put {key:?}: {error}");
         }
-        panic!("get {key:?} did not succeed in time; last answer: {last}");
+    }
+
+    fn must_get(&self, key: &[u8], deadline: Instant) -> Option<Vec<u8>> {
+        let client = self.any_store();
+        self.runtime()
+            .block_on(client.raw_get(key, deadline))
+            .unwrap_or_else(|error| panic!("get {key:?}: {error}"))
     }
 }
 

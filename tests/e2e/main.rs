@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use network::{TinyKvClient, DEFAULT_MAX_MESSAGE_SIZE};
-use proto::kvrpcpb::{RawGetRequest, RawPutRequest, RawScanRequest};
+use network::{AnyStoreClient, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// How long the cluster may take to serve its first write: the scheduler
 /// starts, the stores register, the first store elects itself.
@@ -108,76 +107,6 @@ fn free_port() -> u16 {
         .expect("binding a loopback port")
 }
 
-/// Puts through whichever store serves the key (a store without the region
-/// answers with an error, a follower with NotLeader), retrying until
-/// `deadline`.
-fn put(
-    runtime: &tokio::runtime::Runtime,
-    clients: &[TinyKvClient],
-    processes: &mut Processes,
-    key: &[u8],
-    value: &[u8],
-    deadline: Instant,
-) {
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        for client in clients {
-            let mut request = RawPutRequest::new();
-            request.key = key.to_vec();
-            request.value = value.to_vec();
-            match runtime.block_on(client.raw_put(request)) {
-                Ok(response) if response.region_error.is_none() && response.error.is_empty() => {
-                    return
-                }
-                Ok(response) => {
-                    last = format!(
-                        "{}: {:?} {}",
-                        client.address(),
-                        response.region_error,
-                        response.error
-                    )
-                }
-                Err(error) => last = format!("{}: {error}", client.address()),
-            }
-        }
-        processes.check_alive();
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("put {key:?} did not succeed in time; last answer: {last}");
-}
-
-/// Reads a key through whichever store serves it.
-fn get(
-    runtime: &tokio::runtime::Runtime,
-    clients: &[TinyKvClient],
-    key: &[u8],
-    deadline: Instant,
-) -> Option<Vec<u8>> {
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        for client in clients {
-            let mut request = RawGetRequest::new();
-            request.key = key.to_vec();
-            match runtime.block_on(client.raw_get(request)) {
-                Ok(response) if response.region_error.is_none() && response.error.is_empty() => {
-                    return (!response.not_found).then_some(response.value)
-                }
-                Ok(response) => {
-                    last = format!(
-                        "{}: {:?} {}",
-                        client.address(),
-                        response.region_error,
-                        response.error
-                    )
-                }
-                Err(error) => last = format!("{}: {error}", client.address()),
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("get {key:?} did not succeed in time; last answer: {last}");
-}
-
 /// One scheduler and three stores as processes: raw puts, gets and a scan
 /// through gRPC, then every process is killed and the directory removed.
 #[test]
@@ -219,63 +148,46 @@ fn three_stores_serve_raw_requests_over_grpc() {
         .enable_all()
         .build()
         .expect("building the client's tokio runtime");
-    let clients: Vec<TinyKvClient> = {
+    let client = {
         let _entered = runtime.enter();
-        store_addresses
-            .iter()
-            .map(|address| {
-                TinyKvClient::new(address, DEFAULT_MAX_MESSAGE_SIZE)
-                    .expect("a loopback address parses")
-                    .with_timeout(Duration::from_secs(3))
-            })
-            .collect()
+        AnyStoreClient::new(
+            &store_addresses,
+            DEFAULT_MAX_MESSAGE_SIZE,
+            Duration::from_secs(3),
+        )
+        .expect("loopback addresses parse")
     };
 
     let started = Instant::now();
-    put(
-        &runtime,
-        &clients,
-        &mut processes,
-        b"first",
-        b"1",
-        started + STARTUP_DEADLINE,
-    );
+    let first = runtime.block_on(client.raw_put(b"first", b"1", started + STARTUP_DEADLINE));
+    if let Err(error) = first {
+        // A crashed child explains a timeout better than the timeout does.
+        processes.check_alive();
+        panic!("the cluster did not serve its first write: {error}");
+    }
     eprintln!("first write served after {:?}", started.elapsed());
 
     let deadline = Instant::now() + Duration::from_secs(10);
     for index in 0..20 {
         let key = format!("key-{index:02}");
-        put(
-            &runtime,
-            &clients,
-            &mut processes,
-            key.as_bytes(),
-            key.as_bytes(),
-            deadline,
-        );
+        runtime
+            .block_on(client.raw_put(key.as_bytes(), key.as_bytes(), deadline))
+            .unwrap_or_else(|error| panic!("put {key}: {error}"));
     }
     for index in 0..20 {
         let key = format!("key-{index:02}");
-        assert_eq!(
-            get(&runtime, &clients, key.as_bytes(), deadline),
-            Some(key.clone().into_bytes()),
-            "{key}"
-        );
+        let value = runtime
+            .block_on(client.raw_get(key.as_bytes(), deadline))
+            .unwrap_or_else(|error| panic!("get {key}: {error}"));
+        assert_eq!(value, Some(key.clone().into_bytes()), "{key}");
     }
-    assert_eq!(get(&runtime, &clients, b"missing", deadline), None);
-
-    // A scan answered by a store that holds the region.
-    let mut request = RawScanRequest::new();
-    request.start_key = b"key-".to_vec();
-    request.end_key = b"key-~".to_vec();
-    request.limit = 100;
-    let scanned = clients.iter().find_map(|client| {
-        runtime
-            .block_on(client.raw_scan(request.clone()))
-            .ok()
-            .filter(|response| response.region_error.is_none() && response.error.is_empty())
-    });
-    let scanned = scanned.expect("some store answers the scan");
-    assert_eq!(scanned.kvs.len(), 20, "{scanned:?}");
+    let missing = runtime
+        .block_on(client.raw_get(b"missing", deadline))
+        .unwrap_or_else(|error| panic!("get missing: {error}"));
+    assert_eq!(missing, None);
+    let scanned = runtime
+        .block_on(client.raw_scan(b"key-", b"key-~", 100, deadline))
+        .unwrap_or_else(|error| panic!("scan: {error}"));
+    assert_eq!(scanned.len(), 20, "{scanned:?}");
     processes.check_alive();
 }
