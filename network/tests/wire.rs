@@ -300,3 +300,185 @@ fn unknown_region_gets_region_not_found() {
     );
     assert_eq!(cluster.must_get(b"k", deadline), Some(b"v".to_vec()));
 }
+
+/// A snapshot stream that stops after part of its bytes (the sender
+/// crashed, the connection broke) is refused with a typed status, its
+/// partial files are deleted, and the store goes on serving.
+#[test]
+fn snapshot_stream_cut_short_is_refused() {
+    use proto::eraftpb::MessageType;
+    use proto::raft_serverpb::{RaftMessage, RaftSnapshotData, SnapshotCfFile, SnapshotChunk};
+    use protobuf::Message as _;
+
+    let cluster = LocalCluster::start(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    cluster.must_put(b"before", b"1", deadline);
+    let store = &cluster.stores[0];
+
+    // The head: a MsgSnapshot for this store promising one 100-byte file.
+    let mut file = SnapshotCfFile::new();
+    file.cf = storage::CF_DEFAULT.to_string();
+    file.size = 100;
+    let mut data = RaftSnapshotData::new();
+    data.file_size = 100;
+    data.mut_meta().cf_files.push(file);
+    let mut message = RaftMessage::new();
+    message.region_id = 1000;
+    message.mut_to_peer().store_id = store.store_id();
+    message.mut_to_peer().id = 1001;
+    let raft_message = message.mut_message();
+    raft_message.set_msg_type(MessageType::MsgSnapshot);
+    let snapshot = raft_message.mut_snapshot();
+    snapshot.data = data.write_to_bytes().expect("encoding a snapshot meta");
+    snapshot.mut_metadata().index = 10;
+    snapshot.mut_metadata().term = 5;
+    let mut head = SnapshotChunk::new();
+    head.message = Some(message).into();
+    // Then 10 of the 100 bytes, and the stream ends.
+    let mut partial = SnapshotChunk::new();
+    partial.data = vec![7; 10];
+    let frames = vec![
+        head.write_to_bytes().expect("encoding a chunk"),
+        partial.write_to_bytes().expect("encoding a chunk"),
+    ];
+
+    let outcome = cluster.runtime().block_on(send_raw(
+        store.address().to_string(),
+        "/tinykvpb.TinyKv/Snapshot",
+        frames,
+    ));
+    let status = outcome.expect_err("a short snapshot must be refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+    assert!(
+        status.message().contains("ended after 10 of 100 bytes"),
+        "{status}"
+    );
+    let leftovers = store
+        .raft_store()
+        .expect("the store runs")
+        .snap_manager()
+        .list();
+    assert!(
+        leftovers.iter().all(|(_, key, _)| key.region_id != 1000),
+        "partial snapshot files left behind: {leftovers:?}"
+    );
+    cluster.must_put(b"after", b"2", deadline);
+    assert_eq!(cluster.must_get(b"before", deadline), Some(b"1".to_vec()));
+}
+
+/// The scheduler's calls over gRPC: timestamps increase over the Tso
+/// stream, the stores are listed with the addresses they registered, the
+/// region is found by key, and an unknown store is a typed error.
+#[test]
+fn scheduler_calls_over_grpc() {
+    let cluster = LocalCluster::start(2);
+    let scheduler_address = cluster
+        .scheduler
+        .as_ref()
+        .expect("the scheduler runs")
+        .address()
+        .to_string();
+    let remote = network::RemoteScheduler::new(
+        cluster.runtime().handle().clone(),
+        &scheduler_address,
+        DEFAULT_MAX_MESSAGE_SIZE,
+    )
+    .expect("a loopback address parses");
+    let first = remote.tso().expect("tso");
+    let second = remote.tso().expect("tso");
+    assert!(second > first, "{second} <= {first}");
+
+    let stores = remote.get_all_stores().expect("get_all_stores");
+    let mut registered: Vec<String> = stores
+        .iter()
+        .map(|info| info.store.address.clone())
+        .collect();
+    let mut expected: Vec<String> = cluster
+        .stores
+        .iter()
+        .map(|store| store.address().to_string())
+        .collect();
+    registered.sort();
+    expected.sort();
+    assert_eq!(registered, expected);
+
+    let (region, _leader) = remote
+        .get_region(b"any key")
+        .expect("get_region")
+        .expect("the first region covers every key");
+    assert!(
+        region.start_key.is_empty() && region.end_key.is_empty(),
+        "{region:?}"
+    );
+
+    match remote.get_store(999_999) {
+        Err(network::Error::Scheduler { error_type, .. }) => {
+            assert_eq!(error_type, proto::schedulerpb::ErrorType::STORE_NOT_FOUND)
+        }
+        other => panic!("expected STORE_NOT_FOUND, got {other:?}"),
+    }
+}
+
+/// Three fresh stores starting at once against a new scheduler: each may
+/// prepare a first region, the scheduler takes one, and the losers drop
+/// theirs, so the cluster ends with one region and every key is served.
+#[test]
+fn racing_bootstraps_end_with_one_first_region() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("building a tokio runtime");
+    let dir = tempfile::tempdir().expect("creating a temp dir");
+    let scheduler = SchedulerNode::start(
+        runtime.handle().clone(),
+        SchedulerNodeOptions::new("127.0.0.1:0", dir.path().join("scheduler")),
+    )
+    .expect("starting the scheduler node");
+    let scheduler_address = scheduler.address().to_string();
+    let stores: Vec<StoreNode> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (1..=3)
+            .map(|index| {
+                let mut options = StoreNodeOptions::new(
+                    "127.0.0.1:0",
+                    dir.path().join(format!("store-{index}")),
+                    &scheduler_address,
+                );
+                options.config = raftstore::Config::for_tests();
+                let handle = runtime.handle().clone();
+                scope.spawn(move || StoreNode::start(handle, options))
+            })
+            .collect();
+        starting
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .expect("a starting thread panicked")
+                    .expect("starting a store node")
+            })
+            .collect()
+    });
+    let regions = scheduler.scheduler().regions();
+    assert_eq!(regions.len(), 1, "{regions:?}");
+    // No store kept a first region of its own. (The one region may
+    // already have a second replica: the scheduler adds them.)
+    for store in &stores {
+        let raft_store = store.raft_store().expect("the store runs");
+        for status in raft_store.store_meta().all() {
+            assert_eq!(
+                status.region.id,
+                regions[0].0.id,
+                "store {} kept region {}",
+                store.store_id(),
+                status.region.id
+            );
+        }
+    }
+    for store in stores {
+        store.stop();
+    }
+    scheduler.stop();
+    runtime.shutdown_timeout(Duration::from_secs(1));
+}
