@@ -84,6 +84,7 @@ impl StoreNodeOptions {
 pub struct StoreNode {
     store_id: u64,
     address: SocketAddr,
+    data_dir: PathBuf,
     store: Option<RaftStore>,
     server: Option<GrpcServer>,
 }
@@ -144,6 +145,7 @@ impl StoreNode {
         Ok(StoreNode {
             store_id,
             address,
+            data_dir: options.data_dir,
             store: Some(raft_store),
             server: Some(server),
         })
@@ -231,6 +233,11 @@ impl StoreNode {
     /// The address the store serves on.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The store's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
     }
 
     /// The running raftstore (until `stop`).

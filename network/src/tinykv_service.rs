@@ -161,10 +161,22 @@ async fn receive_raft(
             continue;
         }
         let region_id = message.region_id;
-        // Never blocks (an unbounded crossbeam channel); an error means the
-        // store is shutting down, and raft copes with the lost message.
-        if let Err(error) = inner.router.send_raft_message(message) {
-            debug!("store {store_id}: [region {region_id}] raft message not delivered: {error}");
+        // Never blocks (an unbounded crossbeam channel).
+        match inner.router.send_raft_message(message) {
+            Ok(()) => {}
+            // The raftstore stopped. End the stream, so the sender
+            // reconnects and finds the store's next incarnation (its
+            // connection may outlive this service: hyper runs each
+            // connection as a task of its own).
+            Err(raftstore::Error::Closed(what)) => {
+                info!("store {store_id}: raft stream closed: {what} is closed");
+                return Err(Status::unavailable(format!(
+                    "store {store_id} is shutting down"
+                )));
+            }
+            Err(error) => {
+                debug!("store {store_id}: [region {region_id}] raft message not delivered: {error}")
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! nodes on free loopback ports, talking gRPC to each other, and bad input
 //! on the wire. (The multi-process smoke test is `tests/e2e`.)
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut};
@@ -20,11 +21,18 @@ struct LocalCluster {
     runtime: Option<tokio::runtime::Runtime>,
     scheduler: Option<SchedulerNode>,
     stores: Vec<StoreNode>,
+    /// Changes the stores' test config (applied at every start).
+    configure: fn(&mut raftstore::Config),
     _dir: tempfile::TempDir,
 }
 
 impl LocalCluster {
     fn start(store_count: usize) -> LocalCluster {
+        LocalCluster::start_with(store_count, |_| {})
+    }
+
+    /// Like `start`, with the stores' test config changed by `configure`.
+    fn start_with(store_count: usize, configure: fn(&mut raftstore::Config)) -> LocalCluster {
         let _ = env_logger::builder().is_test(true).try_init();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -37,24 +45,64 @@ impl LocalCluster {
         scheduler_options.schedule_interval = Duration::from_millis(100);
         let scheduler = SchedulerNode::start(runtime.handle().clone(), scheduler_options)
             .expect("starting the scheduler node");
-        let scheduler_address = scheduler.address().to_string();
-        let mut stores = Vec::new();
-        for index in 1..=store_count {
-            let mut options = StoreNodeOptions::new(
-                "127.0.0.1:0",
-                dir.path().join(format!("store-{index}")),
-                &scheduler_address,
-            );
-            options.config = raftstore::Config::for_tests();
-            stores.push(
-                StoreNode::start(runtime.handle().clone(), options).expect("starting a store node"),
-            );
-        }
-        LocalCluster {
+        let mut cluster = LocalCluster {
             runtime: Some(runtime),
             scheduler: Some(scheduler),
-            stores,
+            stores: Vec::new(),
+            configure,
             _dir: dir,
+        };
+        for index in 1..=store_count {
+            let data_dir = cluster._dir.path().join(format!("store-{index}"));
+            cluster.restart_store(data_dir);
+        }
+        cluster
+    }
+
+    /// Starts a store on `data_dir` (fresh or not) on a new free port.
+    fn restart_store(&mut self, data_dir: PathBuf) {
+        let scheduler_address = self
+            .scheduler
+            .as_ref()
+            .expect("the scheduler runs until the cluster is dropped")
+            .address()
+            .to_string();
+        let mut options = StoreNodeOptions::new("127.0.0.1:0", data_dir, &scheduler_address);
+        options.config = raftstore::Config::for_tests();
+        (self.configure)(&mut options.config);
+        let store = StoreNode::start(self.runtime().handle().clone(), options)
+            .expect("starting a store node");
+        self.stores.push(store);
+    }
+
+    /// Waits until every running store holds `key` = `value` in its engine.
+    fn wait_for_replicas(&self, key: &[u8], value: &[u8], deadline: Instant) {
+        let data_key = storage::keys::data_key(key);
+        loop {
+            let holders = self
+                .stores
+                .iter()
+                .filter(|store| {
+                    store.raft_store().is_some_and(|raft_store| {
+                        raft_store
+                            .engines()
+                            .kv
+                            .get_value_cf(storage::CF_DEFAULT, &data_key)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|stored| stored == value)
+                    })
+                })
+                .count();
+            if holders == self.stores.len() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {holders} of {} stores hold {key:?} in time",
+                self.stores.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -207,32 +255,7 @@ fn replicas_are_added_over_grpc() {
     let cluster = LocalCluster::start(3);
     let deadline = Instant::now() + Duration::from_secs(30);
     cluster.must_put(b"replicated", b"yes", deadline);
-    let data_key = storage::keys::data_key(b"replicated");
-    loop {
-        let holders = cluster
-            .stores
-            .iter()
-            .filter(|store| {
-                store.raft_store().is_some_and(|raft_store| {
-                    raft_store
-                        .engines()
-                        .kv
-                        .get_value_cf(storage::CF_DEFAULT, &data_key)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|value| value == b"yes")
-                })
-            })
-            .count();
-        if holders == 3 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {holders} of 3 stores hold the key after 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    cluster.wait_for_replicas(b"replicated", b"yes", deadline);
 }
 
 /// Garbage on a raft stream, a unary call and a snapshot stream ends that
@@ -481,4 +504,74 @@ fn racing_bootstraps_end_with_one_first_region() {
     }
     scheduler.stop();
     runtime.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// A store stopped while the others write on and compact their log past
+/// it; restarted on a new port, it is found again through the scheduler
+/// (its new address) and catches up by a snapshot streamed over gRPC: the
+/// entries it missed are gone from every log.
+#[test]
+fn restarted_store_catches_up_by_snapshot_over_grpc() {
+    let mut cluster = LocalCluster::start_with(3, |config| {
+        config.raft_log_gc_count_limit = 5;
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    cluster.must_put(b"k0", b"v0", deadline);
+    cluster.wait_for_replicas(b"k0", b"v0", deadline);
+
+    // Stop a follower, remembering its data directory and how far its log got.
+    let follower = cluster
+        .stores
+        .iter()
+        .position(|store| {
+            store.raft_store().is_some_and(|raft_store| {
+                raft_store
+                    .store_meta()
+                    .all()
+                    .iter()
+                    .all(|status| !status.is_leader)
+            })
+        })
+        .expect("two of three stores follow");
+    let stopped = cluster.stores.remove(follower);
+    let stopped_last_index = stopped
+        .raft_store()
+        .and_then(|raft_store| {
+            raft_store
+                .store_meta()
+                .all()
+                .first()
+                .map(|status| status.last_index)
+        })
+        .expect("the follower has the region");
+    let data_dir = stopped.data_dir().to_path_buf();
+    stopped.stop();
+
+    for index in 1..=30 {
+        let key = format!("k{index}");
+        cluster.must_put(key.as_bytes(), b"v", deadline);
+    }
+    // Wait until the survivors' logs start after the stopped store's last entry.
+    loop {
+        let compacted_past = cluster.stores.iter().all(|store| {
+            store.raft_store().is_some_and(|raft_store| {
+                raft_store
+                    .store_meta()
+                    .all()
+                    .iter()
+                    .all(|status| status.first_index > stopped_last_index + 1)
+            })
+        });
+        if compacted_past {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the log was not compacted in time"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    cluster.restart_store(data_dir);
+    cluster.wait_for_replicas(b"k30", b"v", deadline);
 }
