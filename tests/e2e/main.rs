@@ -9,21 +9,28 @@
 //!
 //! Run alone: `cargo test -p tinykv-tests --test e2e`.
 
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use network::{AnyStoreClient, DEFAULT_MAX_MESSAGE_SIZE};
+use network::{AnyStoreClient, RemoteScheduler, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// How long the cluster may take to serve its first write: the scheduler
 /// starts, the stores register, the first store elects itself.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(15);
 
+/// One child: its name, how it was started, and the process while it runs.
+struct ChildProcess {
+    name: String,
+    args: Vec<String>,
+    running: Option<Child>,
+}
+
 /// The children of one test, killed and reaped on drop (see the module docs).
 struct Processes {
-    children: Vec<(String, Child)>,
+    children: Vec<ChildProcess>,
     dir: tempfile::TempDir,
 }
 
@@ -42,29 +49,67 @@ impl Processes {
         self.dir.path().join(name)
     }
 
-    /// Starts `tinykv ARGS...` as `name`, its output in `<name>.log`.
-    fn spawn(&mut self, name: &str, args: &[&str]) {
+    /// Starts `tinykv ARGS...` as `name`, its output appended to
+    /// `<name>.log`.
+    fn spawn(&mut self, name: &str, args: Vec<String>) {
+        let child = self.start_process(name, &args);
+        self.children.push(ChildProcess {
+            name: name.to_string(),
+            args,
+            running: Some(child),
+        });
+    }
+
+    fn start_process(&self, name: &str, args: &[String]) -> Child {
         let log_path = self.path(&format!("{name}.log"));
-        let log = File::create(&log_path).expect("creating a log file in the temp dir");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("opening a log file in the temp dir");
         let log_for_stderr = log
             .try_clone()
             .expect("duplicating a file handle (out of descriptors?)");
-        let child = Command::new(env!("CARGO_BIN_EXE_tinykv"))
+        Command::new(env!("CARGO_BIN_EXE_tinykv"))
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_for_stderr)
             .spawn()
-            .unwrap_or_else(|error| panic!("starting {name} ({args:?}): {error}"));
-        self.children.push((name.to_string(), child));
+            .unwrap_or_else(|error| panic!("starting {name} ({args:?}): {error}"))
     }
 
-    /// Panics if a child has exited: the test would only time out later.
+    fn child(&mut self, name: &str) -> &mut ChildProcess {
+        self.children
+            .iter_mut()
+            .find(|child| child.name == name)
+            .unwrap_or_else(|| panic!("no child named {name}"))
+    }
+
+    /// `kill -9`: SIGKILL (what `Child::kill` sends on Unix), then reap.
+    fn kill(&mut self, name: &str) {
+        if let Some(mut running) = self.child(name).running.take() {
+            let _ = running.kill();
+            let _ = running.wait();
+        }
+    }
+
+    /// Starts a killed child again with the same arguments.
+    fn restart(&mut self, name: &str) {
+        let args = self.child(name).args.clone();
+        let process = self.start_process(name, &args);
+        self.child(name).running = Some(process);
+    }
+
+    /// Panics if a running child has exited: the test would only time out
+    /// later.
     fn check_alive(&mut self) {
-        for (name, child) in &mut self.children {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("{name} exited early with {status}");
+        for child in &mut self.children {
+            if let Some(running) = &mut child.running {
+                if let Ok(Some(status)) = running.try_wait() {
+                    panic!("{} exited early with {status}", child.name);
+                }
             }
         }
     }
@@ -72,14 +117,19 @@ impl Processes {
 
 impl Drop for Processes {
     fn drop(&mut self) {
-        for (_, child) in &mut self.children {
-            // Already exited is fine; kill then reap, so no zombie is left.
-            let _ = child.kill();
-            let _ = child.wait();
+        for child in &mut self.children {
+            if let Some(running) = &mut child.running {
+                // Already exited is fine; kill then reap, so no zombie is left.
+                let _ = running.kill();
+                let _ = running.wait();
+            }
         }
         if std::thread::panicking() {
-            for (name, _) in &self.children {
-                print_log_tail(name, &self.dir.path().join(format!("{name}.log")));
+            for child in &self.children {
+                print_log_tail(
+                    &child.name,
+                    &self.dir.path().join(format!("{}.log", child.name)),
+                );
             }
         }
         // The TempDir removes the directory after this.
@@ -98,96 +148,209 @@ fn print_log_tail(name: &str, path: &Path) {
     }
 }
 
-/// A loopback port that was free a moment ago (the OS picks it; the child
-/// binds it right after, the usual small race).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+/// A loopback address whose port was free a moment ago (the OS picks it;
+/// the child binds it right after, the usual small race).
+fn free_address() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
-        .expect("binding a loopback port")
+        .expect("binding a loopback port");
+    format!("127.0.0.1:{port}")
+}
+
+/// A scheduler and three stores as children, and a client of them.
+struct Cluster {
+    processes: Processes,
+    runtime: tokio::runtime::Runtime,
+    scheduler_address: String,
+    /// Store `i + 1`'s address (children `store-1`..`store-3`).
+    store_addresses: Vec<String>,
+    client: AnyStoreClient,
+}
+
+impl Cluster {
+    /// Starts the children; `store_flags` go to every `tinykv server`.
+    fn start(scheduler_flags: &[&str], store_flags: &[&str]) -> Cluster {
+        let mut processes = Processes::new();
+        let scheduler_address = free_address();
+        let mut args = vec![
+            "scheduler".to_string(),
+            "--addr".to_string(),
+            scheduler_address.clone(),
+            "--data-dir".to_string(),
+            processes.path("scheduler").to_string_lossy().into_owned(),
+        ];
+        args.extend(scheduler_flags.iter().map(|flag| flag.to_string()));
+        processes.spawn("scheduler", args);
+        let mut store_addresses = Vec::new();
+        for index in 1..=3 {
+            let address = free_address();
+            let mut args = vec![
+                "server".to_string(),
+                "--addr".to_string(),
+                address.clone(),
+                "--data-dir".to_string(),
+                processes
+                    .path(&format!("store-{index}"))
+                    .to_string_lossy()
+                    .into_owned(),
+                "--scheduler".to_string(),
+                scheduler_address.clone(),
+            ];
+            args.extend(store_flags.iter().map(|flag| flag.to_string()));
+            processes.spawn(&format!("store-{index}"), args);
+            store_addresses.push(address);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("building the client's tokio runtime");
+        let client = {
+            let _entered = runtime.enter();
+            AnyStoreClient::new(
+                &store_addresses,
+                DEFAULT_MAX_MESSAGE_SIZE,
+                Duration::from_secs(3),
+            )
+            .expect("loopback addresses parse")
+        };
+        Cluster {
+            processes,
+            runtime,
+            scheduler_address,
+            store_addresses,
+            client,
+        }
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8], deadline: Instant) {
+        if let Err(error) = self
+            .runtime
+            .block_on(self.client.raw_put(key, value, deadline))
+        {
+            // A crashed child explains a timeout better than the timeout does.
+            self.processes.check_alive();
+            panic!("put {key:?}: {error}");
+        }
+    }
+
+    fn get(&mut self, key: &[u8], deadline: Instant) -> Option<Vec<u8>> {
+        match self.runtime.block_on(self.client.raw_get(key, deadline)) {
+            Ok(value) => value,
+            Err(error) => {
+                self.processes.check_alive();
+                panic!("get {key:?}: {error}");
+            }
+        }
+    }
+
+    /// Waits for the first write: a leader exists and serves.
+    fn wait_until_serving(&mut self) {
+        let started = Instant::now();
+        self.put(b"first", b"1", started + STARTUP_DEADLINE);
+        eprintln!("first write served after {:?}", started.elapsed());
+    }
 }
 
 /// One scheduler and three stores as processes: raw puts, gets and a scan
 /// through gRPC, then every process is killed and the directory removed.
 #[test]
 fn three_stores_serve_raw_requests_over_grpc() {
-    let mut processes = Processes::new();
-    let scheduler_address = format!("127.0.0.1:{}", free_port());
-    let scheduler_dir = processes.path("scheduler");
-    processes.spawn(
-        "scheduler",
-        &[
-            "scheduler",
-            "--addr",
-            &scheduler_address,
-            "--data-dir",
-            &scheduler_dir.to_string_lossy(),
-        ],
-    );
-    let mut store_addresses = Vec::new();
-    for index in 1..=3 {
-        let address = format!("127.0.0.1:{}", free_port());
-        let data_dir = processes.path(&format!("store-{index}"));
-        processes.spawn(
-            &format!("store-{index}"),
-            &[
-                "server",
-                "--addr",
-                &address,
-                "--data-dir",
-                &data_dir.to_string_lossy(),
-                "--scheduler",
-                &scheduler_address,
-            ],
-        );
-        store_addresses.push(address);
-    }
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("building the client's tokio runtime");
-    let client = {
-        let _entered = runtime.enter();
-        AnyStoreClient::new(
-            &store_addresses,
-            DEFAULT_MAX_MESSAGE_SIZE,
-            Duration::from_secs(3),
-        )
-        .expect("loopback addresses parse")
-    };
-
-    let started = Instant::now();
-    let first = runtime.block_on(client.raw_put(b"first", b"1", started + STARTUP_DEADLINE));
-    if let Err(error) = first {
-        // A crashed child explains a timeout better than the timeout does.
-        processes.check_alive();
-        panic!("the cluster did not serve its first write: {error}");
-    }
-    eprintln!("first write served after {:?}", started.elapsed());
-
+    let mut cluster = Cluster::start(&[], &[]);
+    cluster.wait_until_serving();
     let deadline = Instant::now() + Duration::from_secs(10);
     for index in 0..20 {
         let key = format!("key-{index:02}");
-        runtime
-            .block_on(client.raw_put(key.as_bytes(), key.as_bytes(), deadline))
-            .unwrap_or_else(|error| panic!("put {key}: {error}"));
+        cluster.put(key.as_bytes(), key.as_bytes(), deadline);
     }
     for index in 0..20 {
         let key = format!("key-{index:02}");
-        let value = runtime
-            .block_on(client.raw_get(key.as_bytes(), deadline))
-            .unwrap_or_else(|error| panic!("get {key}: {error}"));
-        assert_eq!(value, Some(key.clone().into_bytes()), "{key}");
+        assert_eq!(
+            cluster.get(key.as_bytes(), deadline),
+            Some(key.clone().into_bytes()),
+            "{key}"
+        );
     }
-    let missing = runtime
-        .block_on(client.raw_get(b"missing", deadline))
-        .unwrap_or_else(|error| panic!("get missing: {error}"));
-    assert_eq!(missing, None);
-    let scanned = runtime
-        .block_on(client.raw_scan(b"key-", b"key-~", 100, deadline))
+    assert_eq!(cluster.get(b"missing", deadline), None);
+    let scanned = cluster
+        .runtime
+        .block_on(cluster.client.raw_scan(b"key-", b"key-~", 100, deadline))
         .unwrap_or_else(|error| panic!("scan: {error}"));
     assert_eq!(scanned.len(), 20, "{scanned:?}");
-    processes.check_alive();
+    cluster.processes.check_alive();
+}
+
+/// The leader's store is killed with SIGKILL once the region has three
+/// replicas: the two others elect a leader and keep serving every write
+/// acknowledged before; the killed store restarts on its data directory
+/// and rejoins; nothing acknowledged is lost.
+#[test]
+fn leader_killed_with_sigkill_and_restarted() {
+    let mut cluster = Cluster::start(&["--schedule-interval-ms", "100"], &["--test-timers"]);
+    cluster.wait_until_serving();
+    let scheduler = {
+        RemoteScheduler::new(
+            cluster.runtime.handle().clone(),
+            &cluster.scheduler_address,
+            DEFAULT_MAX_MESSAGE_SIZE,
+        )
+        .expect("a loopback address parses")
+    };
+
+    // Replicas: the scheduler adds a peer on each other store.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let leader_store_id = loop {
+        let found = scheduler.get_region(b"").ok().flatten();
+        if let Some((region, Some(leader))) = found {
+            if region.peers.len() == 3 {
+                break leader.store_id;
+            }
+        }
+        cluster.processes.check_alive();
+        assert!(Instant::now() < deadline, "the region never got 3 replicas");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for index in 0..20 {
+        let key = format!("before-{index:02}");
+        cluster.put(key.as_bytes(), b"v", deadline);
+    }
+
+    let leader_address = scheduler
+        .get_store(leader_store_id)
+        .expect("the leader's store is known")
+        .store
+        .address;
+    let leader_index = cluster
+        .store_addresses
+        .iter()
+        .position(|address| *address == leader_address)
+        .expect("the leader is one of our stores");
+    let leader_name = format!("store-{}", leader_index + 1);
+    eprintln!("--- kill -9 {leader_name} (store {leader_store_id}, the leader)");
+    cluster.processes.kill(&leader_name);
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for index in 0..10 {
+        let key = format!("during-{index:02}");
+        cluster.put(key.as_bytes(), b"v", deadline);
+    }
+    eprintln!("--- restart {leader_name}");
+    cluster.processes.restart(&leader_name);
+    for index in 0..10 {
+        let key = format!("after-{index:02}");
+        cluster.put(key.as_bytes(), b"v", deadline);
+    }
+    for prefix in ["before", "during", "after"] {
+        let count = if prefix == "before" { 20 } else { 10 };
+        for index in 0..count {
+            let key = format!("{prefix}-{index:02}");
+            assert_eq!(
+                cluster.get(key.as_bytes(), deadline),
+                Some(b"v".to_vec()),
+                "{key}"
+            );
+        }
+    }
+    cluster.processes.check_alive();
 }

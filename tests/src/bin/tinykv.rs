@@ -76,6 +76,13 @@ struct ServerArgs {
     /// The scheduler's address (host:port).
     #[arg(long, default_value = "127.0.0.1:2379")]
     scheduler: String,
+    /// Use the test cluster's raft timers (`raftstore::Config::for_tests`:
+    /// 10 ms ticks, elections after 100-200 ms, heartbeats to the scheduler
+    /// every 100 ms) instead of the defaults (100 ms ticks, 10 s
+    /// heartbeats): for tests and demos on one machine, where fast
+    /// failover matters more than idle CPU.
+    #[arg(long)]
+    test_timers: bool,
 }
 
 /// A started node of either kind (one per process: boxing the larger one
@@ -110,7 +117,10 @@ fn main() -> ExitCode {
             SchedulerNode::start(runtime.handle().clone(), options).map(Node::Scheduler)
         }
         Command::Server(args) => {
-            let options = StoreNodeOptions::new(&args.addr, args.data_dir, &args.scheduler);
+            let mut options = StoreNodeOptions::new(&args.addr, args.data_dir, &args.scheduler);
+            if args.test_timers {
+                options.config = raftstore::Config::for_tests();
+            }
             StoreNode::start(runtime.handle().clone(), options).map(Node::Store)
         }
     };
