@@ -11,12 +11,27 @@ use tinykv_tests::cluster::test_seed;
 use tinykv_tests::playground::{Playground, DEMO_SCRIPT};
 use tinykv_tests::txn::TxnClient;
 
+/// A 3-store playground for the test `name` (its seed printed under `playground::name`).
+fn start(name: &str) -> Playground {
+    Playground::start(3, None, test_seed(&format!("playground::{name}")))
+}
+
 /// Runs `line`, failing the test if it is an error.
 fn run(playground: &Playground, line: &str) -> String {
     playground
         .execute(line)
         .unwrap_or_else(|error| panic!("{line:?} failed: {error}"))
         .unwrap_or_default()
+}
+
+/// Every line is an error (with a hint), not a panic.
+fn assert_errors(playground: &Playground, lines: &[&str]) {
+    for line in lines {
+        assert!(
+            playground.execute(line).is_err(),
+            "{line:?} should be an error"
+        );
+    }
 }
 
 /// Prewrites `keys` (the first is the primary; all in one region) for a
@@ -64,7 +79,7 @@ fn crashed_prewrite(playground: &Playground, keys: &[&str]) -> u64 {
 /// Every command of the built-in demo succeeds, and the restarted store catches up.
 #[test]
 fn demo_script_runs() {
-    let playground = Playground::start(3, None, test_seed("playground::demo_script_runs"));
+    let playground = start("demo_script_runs");
     let mut outputs = Vec::new();
     for line in DEMO_SCRIPT.lines() {
         match playground.execute(line) {
@@ -92,7 +107,7 @@ fn demo_script_runs() {
 /// add a peer, and `regions` lists every region with its range and epoch.
 #[test]
 fn admin_commands_work() {
-    let playground = Playground::start(3, None, test_seed("playground::admin_commands_work"));
+    let playground = start("admin_commands_work");
     let run = |line: &str| {
         playground
             .execute(line)
@@ -116,73 +131,59 @@ fn admin_commands_work() {
 /// Bad commands are errors with a hint, never panics.
 #[test]
 fn bad_commands_are_errors() {
-    let playground = Playground::start(3, None, test_seed("playground::bad_commands_are_errors"));
-    for line in [
-        "frobnicate",
-        "put",
-        "get",
-        "stop 9",
-        "stop x",
-        "partition a,b",
-        "scan a",
-        "log maybe",
-        "split",
-        "compact",
-        "transfer-leader 1",
-        "add-peer one 2",
-    ] {
-        assert!(
-            playground.execute(line).is_err(),
-            "{line:?} should be an error"
-        );
-    }
+    let playground = start("bad_commands_are_errors");
+    assert_errors(
+        &playground,
+        &[
+            "frobnicate",
+            "put",
+            "get",
+            "stop 9",
+            "stop x",
+            "partition a,b",
+            "scan a",
+            "log maybe",
+            "split",
+            "compact",
+            "transfer-leader 1",
+            "add-peer one 2",
+        ],
+    );
     assert_eq!(playground.execute("quit"), Ok(None));
 }
 
 /// Bad transaction commands are errors: usage, no open transaction, a second `begin`.
 #[test]
 fn bad_transaction_commands_are_errors() {
-    let playground = Playground::start(
-        3,
-        None,
-        test_seed("playground::bad_transaction_commands_are_errors"),
+    let playground = start("bad_transaction_commands_are_errors");
+    assert_errors(
+        &playground,
+        &[
+            "tput k v",
+            "tget k",
+            "commit",
+            "rollback",
+            "begin now",
+            "locks a",
+        ],
     );
-    for line in [
-        "tput k v",
-        "tget k",
-        "commit",
-        "rollback",
-        "begin now",
-        "locks a",
-    ] {
-        assert!(
-            playground.execute(line).is_err(),
-            "{line:?} should be an error"
-        );
-    }
     run(&playground, "begin");
     let second = playground.execute("begin");
     assert!(
         matches!(&second, Err(error) if error.contains("still open")),
         "{second:?}"
     );
-    for line in ["tput", "tput k", "tget", "tget a b", "commit now"] {
-        assert!(
-            playground.execute(line).is_err(),
-            "{line:?} should be an error"
-        );
-    }
+    assert_errors(
+        &playground,
+        &["tput", "tput k", "tget", "tget a b", "commit now"],
+    );
     run(&playground, "rollback");
 }
 
 /// A transaction from the prompt: reads its own writes, commits both keys at one commit_ts, and sees no raw data (nor raw reads its data).
 #[test]
 fn transaction_commands_commit_and_read() {
-    let playground = Playground::start(
-        3,
-        None,
-        test_seed("playground::transaction_commands_commit_and_read"),
-    );
+    let playground = start("transaction_commands_commit_and_read");
     run(&playground, "put raw 1");
     assert!(run(&playground, "begin").starts_with("begin: transaction"));
     run(&playground, "tput apple green");
@@ -244,11 +245,7 @@ fn binary_runs_demo_without_terminal() {
 /// An interactive transaction reads at its start timestamp, and loses a write conflict to a transaction that committed after it began.
 #[test]
 fn transaction_conflict_does_not_commit() {
-    let playground = Playground::start(
-        3,
-        None,
-        test_seed("playground::transaction_conflict_does_not_commit"),
-    );
+    let playground = start("transaction_conflict_does_not_commit");
     run(&playground, "begin");
     let cluster = playground.cluster();
     let client = TxnClient::new(cluster, cluster.scheduler().as_ref());
@@ -273,11 +270,7 @@ fn transaction_conflict_does_not_commit() {
 /// `locks` shows a crashed transaction's locks (key, primary, start_ts, ttl, kind); `tget` resolves them and reads the old value.
 #[test]
 fn locks_shows_crashed_locks_and_tget_resolves_them() {
-    let playground = Playground::start(
-        3,
-        None,
-        test_seed("playground::locks_shows_crashed_locks_and_tget_resolves_them"),
-    );
+    let playground = start("locks_shows_crashed_locks_and_tget_resolves_them");
     run(&playground, "begin");
     run(&playground, "tput k old");
     run(&playground, "commit");

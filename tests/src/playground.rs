@@ -212,13 +212,7 @@ impl Playground {
         };
         let output = match command {
             "put" => {
-                let [key, ..] = arguments[..] else {
-                    return Err("usage: put KEY VALUE".to_string());
-                };
-                let value = arguments[1..].join(" ");
-                if value.is_empty() {
-                    return Err("usage: put KEY VALUE".to_string());
-                }
+                let (key, value) = key_and_value(&arguments, "usage: put KEY VALUE")?;
                 self.put(key, &value, timeout)?;
                 format!("ok: {key} = {value}")
             }
@@ -373,13 +367,7 @@ impl Playground {
                 self.begin()?
             }
             "tput" => {
-                let [key, ..] = arguments[..] else {
-                    return Err("usage: tput KEY VALUE".to_string());
-                };
-                let value = arguments[1..].join(" ");
-                if value.is_empty() {
-                    return Err("usage: tput KEY VALUE".to_string());
-                }
+                let (key, value) = key_and_value(&arguments, "usage: tput KEY VALUE")?;
                 self.with_open_txn(|txn| txn.put(key.as_bytes(), value.as_bytes()))?;
                 format!("buffered: {key} = {value} (written at commit)")
             }
@@ -857,6 +845,15 @@ impl Playground {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// The arguments of `put` and `tput`: a key, and the rest of the line as
+/// the value (not empty); else `usage` as the error.
+fn key_and_value<'a>(arguments: &[&'a str], usage: &str) -> Result<(&'a str, String), String> {
+    match arguments {
+        [key, value @ ..] if !value.is_empty() => Ok((key, value.join(" "))),
+        _ => Err(usage.to_string()),
     }
 }
 
