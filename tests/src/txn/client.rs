@@ -116,6 +116,24 @@ impl<'a> TxnClient<'a> {
         })
     }
 
+    /// Takes up a transaction where [`Transaction::into_parts`] left it:
+    /// the same start timestamp and the same buffered writes (`None`
+    /// deletes). Nothing is sent to any store; the transaction goes on as
+    /// if it had never been put down. For a caller that cannot keep a
+    /// `Transaction` (it borrows this client), such as the playground's
+    /// interactive transaction between two commands.
+    pub fn resume(
+        &self,
+        start_ts: u64,
+        writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Transaction<'_, 'a> {
+        Transaction {
+            client: self,
+            start_ts,
+            writes,
+        }
+    }
+
     /// Calls `call` on the store leading the region of `user_key`, with a
     /// context for that region, until it gives an answer or the deadline.
     fn route<T>(
@@ -401,6 +419,13 @@ impl Transaction<'_, '_> {
 
     /// Drops the transaction: nothing was written to any store yet.
     pub fn rollback(self) {}
+
+    /// The transaction's state, without the borrow of its client: the
+    /// start timestamp and the buffered writes (`None` deletes).
+    /// [`TxnClient::resume`] makes a transaction of them again.
+    pub fn into_parts(self) -> (u64, BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+        (self.start_ts, self.writes)
+    }
 
     /// Two-phase commit (see the module docs); the commit timestamp on
     /// success. A read-only transaction commits at its start timestamp.
