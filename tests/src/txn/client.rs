@@ -449,7 +449,7 @@ impl Transaction<'_, '_> {
         };
         // The commit point: once the primary's commit record is written the
         // transaction is committed, so nothing may roll it back after here.
-        self.commit_keys(std::slice::from_ref(&primary), commit_ts)
+        self.commit_keys(std::slice::from_ref(&primary), &primary, commit_ts)
             .map_err(|error| match error {
                 TxnError::Timeout(reason) => TxnError::Unknown(reason),
                 other => other,
@@ -457,7 +457,7 @@ impl Transaction<'_, '_> {
         crash_point("txn_after_primary_commit").map_err(TxnError::Unknown)?;
         let secondaries = &keys[1..];
         if !secondaries.is_empty() {
-            if let Err(error) = self.commit_keys(secondaries, commit_ts) {
+            if let Err(error) = self.commit_keys(secondaries, &primary, commit_ts) {
                 // Committed anyway: readers resolve the locks left behind.
                 log::debug!(
                     "txn client: secondaries of txn {} left locked: {error}",
@@ -537,7 +537,15 @@ impl Transaction<'_, '_> {
         result.map_err(TxnError::Timeout)
     }
 
-    fn commit_keys(&self, keys: &[Vec<u8>], commit_ts: u64) -> Result<(), TxnError> {
+    /// Commits `keys` at `commit_ts`. `primary` is the transaction's
+    /// primary key: only its commit may consult the transaction's status
+    /// (a secondary's fate is decided by the primary anyway).
+    fn commit_keys(
+        &self,
+        keys: &[Vec<u8>],
+        primary: &[u8],
+        commit_ts: u64,
+    ) -> Result<(), TxnError> {
         let client = self.client;
         let deadline = Instant::now() + client.timeout;
         let mut failure: Option<TxnError> = None;
@@ -561,9 +569,9 @@ impl Transaction<'_, '_> {
                     // ours was committed (an earlier attempt whose answer
                     // was lost) or rolled back. The primary's status says
                     // which; a secondary's fate is its primary's anyway.
-                    let Some(primary) = batch.iter().find(|key| **key == keys[0]) else {
+                    if !batch.iter().any(|key| key.as_slice() == primary) {
                         return Attempt::Retry(reason);
-                    };
+                    }
                     match client.txn_status(primary, self.start_ts, deadline) {
                         Ok((_, commit_version)) if commit_version > 0 => Attempt::Done(()),
                         Ok((0, _)) => {
