@@ -12,7 +12,7 @@ LAB ?=
 RUNS ?= 10
 LOAD ?= 2
 
-.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench doc clean
+.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench bench-raft doc clean
 
 all: test
 
@@ -50,9 +50,15 @@ grade: setup
 stress: setup
 	@bash scripts/stress.sh "$(if $(LAB),$(LAB),all)" "$(RUNS)" "$(LOAD)"
 
-## bench: the criterion benchmarks.
-bench: setup
+## bench: this raft next to raft-rs (bench-raft), then the criterion benchmarks.
+bench: setup bench-raft
 	$(CARGO) bench --workspace
+
+## bench-raft: this raft and raft-rs 0.7 side by side on the same in-memory
+## workload, interleaved, with ratios (its own workspace: raft-rs stays out
+## of `make test`). ARGS="--rounds 9 --window-ms 500" for a longer run.
+bench-raft: setup
+	cd benches/raft_compare && $(CARGO) run --release -q -- $(ARGS)
 
 ## doc: the API docs, with warnings as errors.
 doc: setup

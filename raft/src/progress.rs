@@ -138,7 +138,10 @@ impl Progress {
         if self.next_idx == 0 || self.next_idx - 1 != rejected {
             return false;
         }
-        self.next_idx = std::cmp::max(std::cmp::min(rejected, match_hint + 1), 1);
+        // A late rejection may carry a hint from before the peer caught up
+        // to `matched`: never probe below matched + 1, or the leader would
+        // re-send entries the peer has (and might fall back to a snapshot).
+        self.next_idx = std::cmp::max(std::cmp::min(rejected, match_hint + 1), self.matched + 1);
         self.resume();
         true
     }
@@ -190,6 +193,20 @@ mod tests {
             assert_eq!(p.maybe_update(update), wok, "case {i}");
             assert_eq!((p.matched, p.next_idx), (wm, wn), "case {i}");
         }
+    }
+
+    /// A late rejection to a Probe peer never moves next below matched + 1: the peer has those entries (Raft paper §5.3).
+    #[test]
+    fn test_probe_late_rejection_keeps_next_above_matched() {
+        // The peer matched 5; a probe at 8 is rejected with a hint from
+        // when its log ended at 3.
+        let mut p = progress(ProgressState::Probe, 5, 9);
+        assert!(p.maybe_decr_to(8, 3));
+        assert_eq!(p.next_idx, 6, "next is matched + 1, not hint + 1");
+        // A rejection of matched itself (stale) leaves next at matched + 1.
+        let mut p = progress(ProgressState::Probe, 5, 6);
+        p.maybe_decr_to(5, 2);
+        assert_eq!(p.next_idx, 6);
     }
 
     /// Rejections move next back, and stale ones are ignored (Raft paper §5.3).

@@ -48,6 +48,21 @@ pub struct Ready {
     pub messages: Vec<Message>,
     /// Confirmed read requests: serve each once `applied >= index`.
     pub read_states: Vec<ReadState>,
+    /// What this Ready handed out, recorded when it was made: `advance`
+    /// must not depend on what the caller left in the fields above (an
+    /// application may move the entries or the snapshot out of the Ready).
+    handed_out: HandedOut,
+}
+
+/// The positions a [`Ready`] handed out (see `Ready::handed_out`).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct HandedOut {
+    /// (index, term) of the last entry to persist.
+    last_entry: Option<(u64, u64)>,
+    /// The index of the snapshot to apply.
+    snapshot_index: Option<u64>,
+    /// The index of the last committed entry to apply.
+    last_committed: Option<u64>,
 }
 
 /// A snapshot of a node's state, for monitoring and tests.
@@ -173,25 +188,48 @@ impl<T: Storage> RawNode<T> {
         let raft = &mut self.raft;
         let soft_state = raft.soft_state();
         let hard_state = raft.hard_state();
+        let entries = raft.raft_log.unstable_entries().to_vec();
+        let snapshot = raft
+            .raft_log
+            .pending_snapshot()
+            .cloned()
+            .unwrap_or_default();
+        let committed_entries = raft.raft_log.next_entries().unwrap_or_default();
+        let handed_out = HandedOut {
+            last_entry: entries.last().map(|entry| (entry.index, entry.term)),
+            snapshot_index: (!is_empty_snapshot(&snapshot)).then(|| snapshot.metadata().index),
+            last_committed: committed_entries.last().map(|entry| entry.index),
+        };
         Ready {
             soft_state: (soft_state != self.prev_soft_state).then_some(soft_state),
             hard_state: (hard_state != HardState::default() && hard_state != self.prev_hard_state)
                 .then_some(hard_state),
-            entries: raft.raft_log.unstable_entries().to_vec(),
-            snapshot: raft
-                .raft_log
-                .pending_snapshot()
-                .cloned()
-                .unwrap_or_default(),
-            committed_entries: raft.raft_log.next_entries().unwrap_or_default(),
+            entries,
+            snapshot,
+            committed_entries,
             messages: std::mem::take(&mut raft.msgs),
             read_states: std::mem::take(&mut raft.read_states),
+            handed_out,
         }
     }
 
     /// The application finished with `rd`: its entries and snapshot are
-    /// persisted and its committed entries applied.
+    /// persisted and its committed entries applied. Works from what the
+    /// Ready handed out, so the caller may have moved its fields out.
     pub fn advance(&mut self, rd: Ready) {
+        let last_committed = rd.handed_out.last_committed;
+        self.advance_append(rd);
+        if let Some(index) = last_committed {
+            self.advance_apply_to(index);
+        }
+    }
+
+    /// Like [`advance`](Self::advance) for an application that applies
+    /// committed entries on its own schedule (raftstore holds them while a
+    /// snapshot is being applied): records `rd`'s states, entries and
+    /// snapshot as persisted, but not its committed entries as applied.
+    /// Report those with [`advance_apply_to`](Self::advance_apply_to).
+    pub fn advance_append(&mut self, rd: Ready) {
         if let Some(ss) = rd.soft_state {
             self.prev_soft_state = ss;
         }
@@ -199,19 +237,22 @@ impl<T: Storage> RawNode<T> {
             self.prev_hard_state = hs;
         }
         let raft_log = &mut self.raft.raft_log;
-        if !is_empty_snapshot(&rd.snapshot) {
-            let index = rd.snapshot.metadata().index;
+        if let Some(index) = rd.handed_out.snapshot_index {
             raft_log.stable_snap_to(index);
             // The snapshot's state is now the application's state.
             if index > raft_log.applied {
                 raft_log.applied_to(index);
             }
         }
-        if let Some(last) = rd.entries.last() {
-            raft_log.stable_to(last.index, last.term);
+        if let Some((index, term)) = rd.handed_out.last_entry {
+            raft_log.stable_to(index, term);
         }
-        if let Some(last) = rd.committed_entries.last() {
-            raft_log.applied_to(last.index);
+    }
+
+    /// The application applied every committed entry up to `index`.
+    pub fn advance_apply_to(&mut self, index: u64) {
+        if index > self.raft.raft_log.applied {
+            self.raft.raft_log.applied_to(index);
         }
     }
 

@@ -23,21 +23,38 @@
 //! | `wait N KEY` | wait until store N has applied KEY (shows a restarted store catching up) |
 //! | `snapshot [DIR]` | generate a snapshot of region 1 now (optionally export its files to DIR) |
 //! | `log on` / `log off` | show / hide the call-chain log lines (`tinykv::chain`) |
+//! | `begin` | start the interactive transaction (one at a time): a start timestamp from the scheduler's TSO |
+//! | `tput KEY VALUE...` | buffer a write in it (nothing reaches a store before `commit`) |
+//! | `tget KEY` | read in it: its own buffered write, else the value committed before its start timestamp (resolving locks it meets) |
+//! | `commit` | two-phase commit of its writes: the commit timestamp, or why it did not commit |
+//! | `rollback` | drop it (nothing was written) |
+//! | `locks [START END]` | the transaction locks on user keys in `[START, END)` (`-` for an open end), read from each region's leader |
 //! | `help`, `quit` | |
+//!
+//! Raw and transactional data do not mix: `put`/`get` store a key as it is
+//! in the default column family, while transactions store it MVCC-encoded
+//! (`storage::mvcc`) across the lock, default and write column families.
+//! `tget` only sees what `tput` + `commit` wrote, and `get` never sees it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use proto::kvrpcpb::Context;
 use raftstore::Config;
 use scheduler::SchedulerService;
+use storage::mvcc::{decode_user_key_without_ts, encode_user_key, physical_time, Lock};
+use storage::CF_LOCK;
 
 use crate::cluster::{
     delete_request, put_request, Cluster, ClusterOptions, Filter, FIRST_REGION_ID,
 };
+use crate::txn::{Transaction, TxnClient, TxnError};
 
 /// The built-in demo: write, lose a store, keep writing, compact the log,
-/// bring the store back and watch it catch up by snapshot; then split.
+/// bring the store back and watch it catch up by snapshot; then split, and
+/// commit a transaction across the two regions.
 pub const DEMO_SCRIPT: &str = "\
 # A 3-store cluster keeps serving while one store is down.
 leader
@@ -62,6 +79,19 @@ split c
 log off
 put date brown
 regions
+# A transaction: writes buffered, then committed together by two-phase
+# commit, here across both regions. Its keys are MVCC-encoded: tget sees
+# only what tput wrote, get only what put wrote.
+begin
+tput apple green
+tput kiwi brown
+tget apple
+commit
+begin
+tget kiwi
+get kiwi
+rollback
+locks
 ";
 
 /// Whether call-chain lines are printed (`log on` / `log off`).
@@ -103,9 +133,32 @@ pub fn init_logging() {
     }
 }
 
+/// The interactive transaction between `begin` and `commit`/`rollback`:
+/// its start timestamp and buffered writes, as
+/// [`Transaction::into_parts`] gives them (a [`Transaction`] itself
+/// borrows a client of the cluster, so the playground cannot keep one).
+type OpenTxn = (u64, BTreeMap<Vec<u8>, Option<Vec<u8>>>);
+
+/// One record of the lock column family, as `locks` shows it.
+struct LockRow {
+    /// The user key (the raw record key if it does not decode).
+    key: Vec<u8>,
+    /// The lock, or why its record does not parse.
+    lock: Result<Lock, String>,
+    /// The region it was read in.
+    region_id: u64,
+    /// The store of that region's leader, where it was read.
+    store_id: u64,
+}
+
+/// The error of a transaction command when no transaction is open.
+const NO_OPEN_TXN: &str = "no open transaction (begin first)";
+
 /// A cluster and the interpreter of playground commands.
 pub struct Playground {
     cluster: Cluster,
+    /// The interactive transaction, if one is open.
+    open_txn: Mutex<Option<OpenTxn>>,
 }
 
 impl Playground {
@@ -126,7 +179,10 @@ impl Playground {
         // `balance on` its replicas are rebuilt on the other stores.
         options.scheduler.max_store_down_time = Duration::from_secs(30);
         let cluster = Cluster::with_options(seed, options);
-        Playground { cluster }
+        Playground {
+            cluster,
+            open_txn: Mutex::new(None),
+        }
     }
 
     /// The cluster behind the playground.
@@ -156,13 +212,7 @@ impl Playground {
         };
         let output = match command {
             "put" => {
-                let [key, ..] = arguments[..] else {
-                    return Err("usage: put KEY VALUE".to_string());
-                };
-                let value = arguments[1..].join(" ");
-                if value.is_empty() {
-                    return Err("usage: put KEY VALUE".to_string());
-                }
+                let (key, value) = key_and_value(&arguments, "usage: put KEY VALUE")?;
                 self.put(key, &value, timeout)?;
                 format!("ok: {key} = {value}")
             }
@@ -310,11 +360,240 @@ impl Playground {
                 }
                 _ => return Err("usage: log on|off".to_string()),
             },
+            "begin" => {
+                if !arguments.is_empty() {
+                    return Err("usage: begin".to_string());
+                }
+                self.begin()?
+            }
+            "tput" => {
+                let (key, value) = key_and_value(&arguments, "usage: tput KEY VALUE")?;
+                self.with_open_txn(|txn| txn.put(key.as_bytes(), value.as_bytes()))?;
+                format!("buffered: {key} = {value} (written at commit)")
+            }
+            "tget" => {
+                let [key] = arguments[..] else {
+                    return Err("usage: tget KEY".to_string());
+                };
+                self.tget(key)?
+            }
+            "commit" => {
+                if !arguments.is_empty() {
+                    return Err("usage: commit".to_string());
+                }
+                self.commit()?
+            }
+            "rollback" => {
+                if !arguments.is_empty() {
+                    return Err("usage: rollback".to_string());
+                }
+                let (start_ts, writes) = self.open_txn().take().ok_or(NO_OPEN_TXN)?;
+                let count = writes.len();
+                self.txn_client().resume(start_ts, writes).rollback();
+                format!(
+                    "rolled back transaction {start_ts}: {count} buffered writes dropped (none had reached a store)"
+                )
+            }
+            "locks" => {
+                let bound = |text: &str| {
+                    if text == "-" {
+                        String::new()
+                    } else {
+                        text.to_string()
+                    }
+                };
+                let (start, end) = match arguments[..] {
+                    [] => (String::new(), String::new()),
+                    [start, end] => (bound(start), bound(end)),
+                    _ => return Err("usage: locks [START END] (- for an open end)".to_string()),
+                };
+                self.locks(start.as_bytes(), end.as_bytes(), timeout)?
+            }
             "help" => HELP.to_string(),
             "quit" | "exit" => return Ok(None),
             other => return Err(format!("unknown command {other:?} (try help)")),
         };
         Ok(Some(output))
+    }
+
+    /// The interactive transaction's slot.
+    fn open_txn(&self) -> MutexGuard<'_, Option<OpenTxn>> {
+        self.open_txn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A transactional client of the cluster, with the scheduler's TSO as
+    /// its timestamp oracle.
+    fn txn_client(&self) -> TxnClient<'_> {
+        TxnClient::new(&self.cluster, self.cluster.scheduler().as_ref())
+    }
+
+    /// Runs `f` on the open transaction, resumed from its parts, and keeps
+    /// its parts again afterwards (whatever `f` returned).
+    fn with_open_txn<T>(&self, f: impl FnOnce(&mut Transaction<'_, '_>) -> T) -> Result<T, String> {
+        let mut open = self.open_txn();
+        let (start_ts, writes) = open.take().ok_or(NO_OPEN_TXN)?;
+        let client = self.txn_client();
+        let mut txn = client.resume(start_ts, writes);
+        let result = f(&mut txn);
+        *open = Some(txn.into_parts());
+        Ok(result)
+    }
+
+    /// `begin`: a new interactive transaction, unless one is open.
+    fn begin(&self) -> Result<String, String> {
+        let mut open = self.open_txn();
+        if let Some((start_ts, _)) = open.as_ref() {
+            return Err(format!(
+                "transaction {start_ts} is still open: commit or rollback first"
+            ));
+        }
+        let client = self.txn_client();
+        let txn = client.begin().map_err(|error| error.to_string())?;
+        let start_ts = txn.start_ts();
+        *open = Some(txn.into_parts());
+        Ok(format!(
+            "begin: transaction {start_ts} (its start_ts: it reads what committed before it)"
+        ))
+    }
+
+    /// `tget`: the open transaction's read of `key`.
+    fn tget(&self, key: &str) -> Result<String, String> {
+        let own_write = self
+            .open_txn()
+            .as_ref()
+            .is_some_and(|(_, writes)| writes.contains_key(key.as_bytes()));
+        let (start_ts, read) =
+            self.with_open_txn(|txn| (txn.start_ts(), txn.get(key.as_bytes())))?;
+        let source = if own_write {
+            "this transaction's own write".to_string()
+        } else {
+            format!("at start_ts {start_ts}")
+        };
+        match read.map_err(|error| format!("tget {key}: {error} (the transaction stays open)"))? {
+            Some(value) => Ok(format!(
+                "{key} = {} ({source})",
+                String::from_utf8_lossy(&value)
+            )),
+            None => Ok(format!("{key} not found ({source})")),
+        }
+    }
+
+    /// `commit`: two-phase commit of the open transaction, which is over
+    /// afterwards whatever the outcome.
+    fn commit(&self) -> Result<String, String> {
+        let (start_ts, writes) = self.open_txn().take().ok_or(NO_OPEN_TXN)?;
+        let count = writes.len();
+        let client = self.txn_client();
+        match client.resume(start_ts, writes).commit() {
+            Ok(_) if count == 0 => Ok(format!(
+                "committed transaction {start_ts}: read-only, nothing to write"
+            )),
+            Ok(commit_ts) => Ok(format!(
+                "committed transaction {start_ts} at commit_ts {commit_ts} ({count} keys)"
+            )),
+            Err(error @ TxnError::Unknown(_)) => Err(format!(
+                "{error}: transaction {start_ts} may or may not have committed; \
+                 a later reader resolves its locks (see `locks`)"
+            )),
+            Err(error) => Err(format!(
+                "{error}: transaction {start_ts} did not commit (begin again)"
+            )),
+        }
+    }
+
+    /// `locks`: the locks on user keys in `[start, end)` (`end` empty:
+    /// no end), retrying region errors until `timeout`.
+    fn locks(&self, start: &[u8], end: &[u8], timeout: Duration) -> Result<String, String> {
+        let lower = encode_user_key(start);
+        let upper = (!end.is_empty()).then(|| encode_user_key(end));
+        let deadline = std::time::Instant::now() + timeout;
+        let locks = loop {
+            match self.read_locks(&lower, upper.as_deref()) {
+                Ok(locks) => break locks,
+                Err(error) if std::time::Instant::now() > deadline => return Err(error),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        // The oracle's clock, as KvCheckTxnStatus would compare it.
+        let now_ms = self.cluster.scheduler().tso().ok().map(physical_time);
+        let plural = if locks.len() == 1 { "" } else { "s" };
+        let mut text = format!("{} lock{plural}", locks.len());
+        for LockRow {
+            key,
+            lock,
+            region_id,
+            store_id,
+        } in locks
+        {
+            let Ok(lock) = lock else {
+                text.push_str(&format!(
+                    "\n  {}: malformed lock record (region {region_id} on store {store_id})",
+                    String::from_utf8_lossy(&key)
+                ));
+                continue;
+            };
+            let expires_at = physical_time(lock.start_ts).saturating_add(lock.ttl);
+            let life = match now_ms {
+                Some(now) if now >= expires_at => "expired".to_string(),
+                Some(now) => format!("expires in {} ms", expires_at - now),
+                None => "expiry unknown".to_string(),
+            };
+            text.push_str(&format!(
+                "\n  {}: primary {}, start_ts {}, ttl {} ms ({life}), kind {:?} (region {region_id} on store {store_id})",
+                String::from_utf8_lossy(&key),
+                String::from_utf8_lossy(&lock.primary),
+                lock.start_ts,
+                lock.ttl,
+                lock.kind,
+            ));
+        }
+        Ok(text)
+    }
+
+    /// The lock column family records with encoded keys in `[lower,
+    /// upper)`, region by region, each read through a Snap of the region
+    /// on its leader's store.
+    fn read_locks(&self, lower: &[u8], upper: Option<&[u8]>) -> Result<Vec<LockRow>, String> {
+        let mut locks = Vec::new();
+        for region in self.cluster.regions() {
+            let ends_before = !region.end_key.is_empty() && region.end_key.as_slice() <= lower;
+            let starts_after = upper.is_some_and(|upper| region.start_key.as_slice() >= upper);
+            if ends_before || starts_after {
+                continue;
+            }
+            let leader = self
+                .cluster
+                .leader_of(region.id)
+                .ok_or_else(|| format!("region {} has no leader", region.id))?;
+            let server = self
+                .cluster
+                .server(leader.store_id)
+                .ok_or_else(|| format!("store {} is not running", leader.store_id))?;
+            let mut context = Context::new();
+            context.region_id = region.id;
+            context.region_epoch = Some(region.region_epoch().clone()).into();
+            context.peer = Some(leader.clone()).into();
+            let failed = |error: storage::Error| format!("region {}: {error}", region.id);
+            let reader = server.storage().reader(&context).map_err(failed)?;
+            let mut cursor = reader.iter_cf(CF_LOCK).map_err(failed)?;
+            cursor.seek(lower.max(region.start_key.as_slice()));
+            while cursor.valid().map_err(failed)? {
+                if upper.is_some_and(|upper| cursor.key() >= upper) {
+                    break;
+                }
+                let key = decode_user_key_without_ts(cursor.key())
+                    .unwrap_or_else(|_| cursor.key().to_vec());
+                let lock = Lock::parse(cursor.value()).map_err(|error| error.to_string());
+                locks.push(LockRow {
+                    key,
+                    lock,
+                    region_id: region.id,
+                    store_id: leader.store_id,
+                });
+                cursor.next();
+            }
+        }
+        Ok(locks)
     }
 
     fn put(&self, key: &str, value: &str, timeout: Duration) -> Result<(), String> {
@@ -569,6 +848,15 @@ impl Playground {
     }
 }
 
+/// The arguments of `put` and `tput`: a key, and the rest of the line as
+/// the value (not empty); else `usage` as the error.
+fn key_and_value<'a>(arguments: &[&'a str], usage: &str) -> Result<(&'a str, String), String> {
+    match arguments {
+        [key, value @ ..] if !value.is_empty() => Ok((key, value.join(" "))),
+        _ => Err(usage.to_string()),
+    }
+}
+
 /// A region id argument.
 fn parse_region(text: &str) -> Result<u64, String> {
     text.parse()
@@ -596,7 +884,10 @@ const HELP: &str =
     "commands: put KEY VALUE | get KEY | delete KEY | scan START END | stop N | start N | \
 partition 1,2 3 | heal | regions | stores | balance on|off | leader [REGION] | wait N KEY | snapshot [DIR] | \
 split KEY | add-peer REGION STORE | remove-peer REGION STORE | transfer-leader REGION STORE | \
-compact REGION | log on|off | help | quit";
+compact REGION | log on|off | begin | tput KEY VALUE | tget KEY | commit | rollback | \
+locks [START END] | help | quit\n\
+(one interactive transaction at a time; tget only sees data written by tput + commit: \
+put/get use another key encoding)";
 
 /// How often the schedule tick runs after `balance on`.
 const SCHEDULE_INTERVAL: Duration = Duration::from_millis(200);

@@ -367,3 +367,51 @@ fn test_raw_node_cluster_ready_cycle() {
         assert_eq!(nodes[&id].1.rl().hard_state().commit, 6, "node {id}");
     }
 }
+
+/// `advance` works from what the Ready handed out: an application that moves the entries and committed entries out of the Ready (as raft-rs allows) does not get them again.
+#[test]
+fn test_advance_after_fields_moved_out() {
+    let (mut node, storage) = single_node_leader();
+    node.propose(vec![], b"payload".to_vec()).unwrap();
+    let mut rd = node.ready();
+    let entries = std::mem::take(&mut rd.entries);
+    assert_eq!(entries.len(), 1);
+    storage.wl().append(&entries).unwrap();
+    if let Some(hs) = &rd.hard_state {
+        storage.wl().set_hardstate(hs.clone());
+    }
+    let committed = std::mem::take(&mut rd.committed_entries);
+    assert_eq!(
+        committed.last().map(|entry| entry.data.clone()),
+        Some(b"payload".to_vec())
+    );
+    node.advance(rd);
+    assert_eq!(node.raft.raft_log.applied, committed.last().unwrap().index);
+    assert!(
+        !node.has_ready(),
+        "the moved-out entries are not handed out again"
+    );
+}
+
+/// `advance_append` persists without applying: held committed entries come back in the next Ready until `advance_apply_to`.
+#[test]
+fn test_advance_append_holds_committed_entries() {
+    let (mut node, storage) = single_node_leader();
+    node.propose(vec![], b"held".to_vec()).unwrap();
+    let rd = node.ready();
+    storage.wl().append(&rd.entries).unwrap();
+    if let Some(hs) = &rd.hard_state {
+        storage.wl().set_hardstate(hs.clone());
+    }
+    let held = rd.committed_entries.clone();
+    assert_eq!(held.len(), 1);
+    node.advance_append(rd);
+    let again = node.ready();
+    assert_eq!(
+        again.committed_entries, held,
+        "held entries are handed out again"
+    );
+    node.advance_append(again);
+    node.advance_apply_to(held[0].index);
+    assert!(!node.has_ready());
+}

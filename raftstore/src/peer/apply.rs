@@ -135,7 +135,7 @@ impl Peer {
         self.storage().write_apply_state(&mut kv_batch)?;
         ctx.engines.kv.write(kv_batch, false)?;
         let applied_index = self.storage().applied_index();
-        self.raft_group.raft.raft_log.applied_to(applied_index);
+        self.raft_group.advance_apply_to(applied_index);
         if let Some((index, term)) = compact_to {
             self.finish_compact_log(ctx, index, term)?;
         }

@@ -314,7 +314,10 @@ impl Peer {
         if became_leader {
             info!("{} became leader at term {}", self.tag, self.term());
         }
-        self.raft_group.advance(ready);
+        // Persisted, but applied only as far as apply_committed_entries
+        // said: while a snapshot is being applied the committed entries are
+        // held, and the next Ready must hand them out again.
+        self.raft_group.advance_append(ready);
         self.publish_status(ctx);
         if became_leader {
             // Tell the scheduler at once, not at the next heartbeat tick:

@@ -116,6 +116,24 @@ impl<'a> TxnClient<'a> {
         })
     }
 
+    /// Takes up a transaction where [`Transaction::into_parts`] left it:
+    /// the same start timestamp and the same buffered writes (`None`
+    /// deletes). Nothing is sent to any store; the transaction goes on as
+    /// if it had never been put down. For a caller that cannot keep a
+    /// `Transaction` (it borrows this client), such as the playground's
+    /// interactive transaction between two commands.
+    pub fn resume(
+        &self,
+        start_ts: u64,
+        writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Transaction<'_, 'a> {
+        Transaction {
+            client: self,
+            start_ts,
+            writes,
+        }
+    }
+
     /// Calls `call` on the store leading the region of `user_key`, with a
     /// context for that region, until it gives an answer or the deadline.
     fn route<T>(
@@ -402,6 +420,13 @@ impl Transaction<'_, '_> {
     /// Drops the transaction: nothing was written to any store yet.
     pub fn rollback(self) {}
 
+    /// The transaction's state, without the borrow of its client: the
+    /// start timestamp and the buffered writes (`None` deletes).
+    /// [`TxnClient::resume`] makes a transaction of them again.
+    pub fn into_parts(self) -> (u64, BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+        (self.start_ts, self.writes)
+    }
+
     /// Two-phase commit (see the module docs); the commit timestamp on
     /// success. A read-only transaction commits at its start timestamp.
     pub fn commit(self) -> Result<u64, TxnError> {
@@ -424,7 +449,7 @@ impl Transaction<'_, '_> {
         };
         // The commit point: once the primary's commit record is written the
         // transaction is committed, so nothing may roll it back after here.
-        self.commit_keys(std::slice::from_ref(&primary), commit_ts)
+        self.commit_keys(std::slice::from_ref(&primary), &primary, commit_ts)
             .map_err(|error| match error {
                 TxnError::Timeout(reason) => TxnError::Unknown(reason),
                 other => other,
@@ -432,7 +457,7 @@ impl Transaction<'_, '_> {
         crash_point("txn_after_primary_commit").map_err(TxnError::Unknown)?;
         let secondaries = &keys[1..];
         if !secondaries.is_empty() {
-            if let Err(error) = self.commit_keys(secondaries, commit_ts) {
+            if let Err(error) = self.commit_keys(secondaries, &primary, commit_ts) {
                 // Committed anyway: readers resolve the locks left behind.
                 log::debug!(
                     "txn client: secondaries of txn {} left locked: {error}",
@@ -512,7 +537,15 @@ impl Transaction<'_, '_> {
         result.map_err(TxnError::Timeout)
     }
 
-    fn commit_keys(&self, keys: &[Vec<u8>], commit_ts: u64) -> Result<(), TxnError> {
+    /// Commits `keys` at `commit_ts`. `primary` is the transaction's
+    /// primary key: only its commit may consult the transaction's status
+    /// (a secondary's fate is decided by the primary anyway).
+    fn commit_keys(
+        &self,
+        keys: &[Vec<u8>],
+        primary: &[u8],
+        commit_ts: u64,
+    ) -> Result<(), TxnError> {
         let client = self.client;
         let deadline = Instant::now() + client.timeout;
         let mut failure: Option<TxnError> = None;
@@ -536,9 +569,9 @@ impl Transaction<'_, '_> {
                     // ours was committed (an earlier attempt whose answer
                     // was lost) or rolled back. The primary's status says
                     // which; a secondary's fate is its primary's anyway.
-                    let Some(primary) = batch.iter().find(|key| **key == keys[0]) else {
+                    if !batch.iter().any(|key| key.as_slice() == primary) {
                         return Attempt::Retry(reason);
-                    };
+                    }
                     match client.txn_status(primary, self.start_ts, deadline) {
                         Ok((_, commit_version)) if commit_version > 0 => Attempt::Done(()),
                         Ok((0, _)) => {

@@ -1,0 +1,137 @@
+//! The project's raft and raft-rs 0.7 side by side (`make bench`).
+//!
+//! The same workload on both: 3 in-memory nodes, the leader proposes, every
+//! Ready is fully handled (persist to `MemStorage`, deliver messages,
+//! advance), entries per second applied on the leader. Four variants:
+//! {1, 64} proposals per Ready × {128 B, 4 KiB} entries. Both get the same
+//! message size limit and in-flight window.
+//!
+//! Interleaved, not one after the other: each round measures every variant
+//! on both implementations for a short window, alternating which goes
+//! first, so a noisy neighbour (a build, a loaded grading box) slows both
+//! alike; the table shows the median of the rounds and the ratio. This is
+//! a plain harness (no criterion): criterion measures one function at a
+//! time and cannot interleave two.
+//!
+//! Options: `--rounds N` (default 7), `--window-ms M` (default 300).
+
+mod ours;
+mod raft_rs;
+
+use std::time::{Duration, Instant};
+
+use ours::OurCluster;
+use raft_rs::RaftRsCluster;
+
+/// Both implementations batch up to this many bytes into one MsgAppend.
+pub const MAX_SIZE_PER_MESSAGE: u64 = 1 << 20;
+/// Both implementations keep up to this many MsgAppend in flight per peer.
+pub const MAX_INFLIGHT_MESSAGES: usize = 256;
+/// Logs are compacted after this many applied entries, so memory stays flat.
+pub const COMPACT_EVERY: u64 = 8192;
+
+/// One variant of the workload.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload {
+    /// Proposals made before the leader's next Ready.
+    pub proposals_per_ready: usize,
+    /// Bytes per entry.
+    pub entry_size: usize,
+}
+
+/// Entries per second over `window`, with a fresh cluster.
+fn measure<C>(
+    mut new_cluster: impl FnMut() -> C,
+    mut round: impl FnMut(&mut C, &Workload, &[u8]) -> u64,
+    workload: &Workload,
+    window: Duration,
+) -> f64 {
+    let payload = vec![0xab; workload.entry_size];
+    let mut cluster = new_cluster();
+    // Warm up: the first rounds grow the logs' buffers.
+    for _ in 0..16 {
+        round(&mut cluster, workload, &payload);
+    }
+    let started = Instant::now();
+    let mut entries = 0u64;
+    while started.elapsed() < window {
+        entries += round(&mut cluster, workload, &payload);
+    }
+    entries as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn argument(name: &str, default: u64) -> u64 {
+    let arguments: Vec<String> = std::env::args().collect();
+    arguments
+        .iter()
+        .position(|argument| argument == name)
+        .and_then(|position| arguments.get(position + 1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let rounds = argument("--rounds", 7).max(1) as usize;
+    let window = Duration::from_millis(argument("--window-ms", 300));
+    let workloads = [
+        Workload {
+            proposals_per_ready: 1,
+            entry_size: 128,
+        },
+        Workload {
+            proposals_per_ready: 64,
+            entry_size: 128,
+        },
+        Workload {
+            proposals_per_ready: 1,
+            entry_size: 4096,
+        },
+        Workload {
+            proposals_per_ready: 64,
+            entry_size: 4096,
+        },
+    ];
+    let mut ours: Vec<Vec<f64>> = vec![Vec::new(); workloads.len()];
+    let mut theirs: Vec<Vec<f64>> = vec![Vec::new(); workloads.len()];
+    println!(
+        "raft vs raft-rs 0.7: {rounds} interleaved rounds of {} ms per variant",
+        window.as_millis()
+    );
+    for round_number in 0..rounds {
+        for (index, workload) in workloads.iter().enumerate() {
+            let ours_now = || measure(OurCluster::new, OurCluster::round, workload, window);
+            let theirs_now = || measure(RaftRsCluster::new, RaftRsCluster::round, workload, window);
+            // Alternate who goes first, so neither always gets the warmer cache.
+            if round_number % 2 == 0 {
+                ours[index].push(ours_now());
+                theirs[index].push(theirs_now());
+            } else {
+                theirs[index].push(theirs_now());
+                ours[index].push(ours_now());
+            }
+        }
+    }
+    println!(
+        "\n{:<28} {:>16} {:>16} {:>8}",
+        "variant (median)", "ours entries/s", "raft-rs entries/s", "ratio"
+    );
+    for (index, workload) in workloads.iter().enumerate() {
+        let ours_median = median(&mut ours[index]);
+        let theirs_median = median(&mut theirs[index]);
+        println!(
+            "{:<28} {:>16.0} {:>16.0} {:>7.2}x",
+            format!(
+                "{} per Ready, {} B",
+                workload.proposals_per_ready, workload.entry_size
+            ),
+            ours_median,
+            theirs_median,
+            ours_median / theirs_median
+        );
+    }
+}
