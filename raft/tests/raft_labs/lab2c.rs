@@ -422,3 +422,34 @@ fn test_ready_carries_pending_snapshot() {
     assert!(node.raft.raft_log.pending_snapshot().is_none());
     assert!(!node.has_ready());
 }
+
+/// A follower RawNode hands a received snapshot to the application; after
+/// applying it and restarting, the log starts after the snapshot (Raft paper §7).
+#[test]
+fn test_raw_node_apply_snapshot_then_restart() {
+    let storage = MemStorage::new();
+    let mut node = new_raw_node(2, vec![1, 2], storage.clone());
+    let mut m = new_message(1, 2, MessageType::MsgSnapshot, 0);
+    m.term = 2;
+    m.set_snapshot(new_snapshot(10, 2, vec![1, 2]));
+    node.step(m).unwrap();
+    let rd = node.ready();
+    assert_eq!(rd.snapshot.metadata().index, 10);
+    assert_eq!(rd.messages.len(), 1);
+    assert_eq!(
+        rd.messages[0].index, 10,
+        "the follower reports the snapshot's index"
+    );
+    storage.wl().apply_snapshot(rd.snapshot.clone()).unwrap();
+    if let Some(hs) = &rd.hard_state {
+        storage.wl().set_hardstate(hs.clone());
+    }
+    node.advance(rd);
+    assert!(!node.has_ready());
+    assert_eq!(node.raft.raft_log.applied, 10);
+
+    let restarted = new_raw_node(2, vec![], storage);
+    assert_eq!(restarted.raft.raft_log.first_index(), 11);
+    assert_eq!(restarted.raft.raft_log.committed, 10);
+    assert_eq!(restarted.raft.term, 2);
+}
