@@ -12,7 +12,10 @@ LAB ?=
 RUNS ?= 10
 LOAD ?= 2
 
-.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench doc clean
+OUT ?=
+FROM ?=
+
+.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench doc clean skeleton
 
 all: test
 
@@ -43,6 +46,13 @@ unit-tests:
 ## grade: run the graded lab suites and print a score table (LAB=1 for one lab).
 grade: setup
 	@bash scripts/grade.sh $(LAB)
+
+## skeleton: a student tree in OUT with LAB's code stubbed and earlier labs
+## solved (LAB=2c, LAB=2b,2c, LAB=all for the course's starting point; or
+## FROM=2c for 2C and every later lab). See docs/labs/README.md.
+skeleton:
+	@test -n "$(OUT)" || { echo "make skeleton: give OUT=DIR (and LAB=... or FROM=...)" >&2; exit 2; }
+	$(CARGO) xtask skeleton $(if $(FROM),--from $(FROM),$(if $(filter all,$(LAB)),--all,--labs $(LAB))) --out $(OUT)
 
 ## stress: a lab's suite RUNS times with LOAD busy loops keeping the cores
 ## busy (LAB=2c RUNS=10 LOAD=2; LAB=all for every lab): per-run lines, then
