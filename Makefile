@@ -19,9 +19,12 @@ FROM ?=
 
 all: test
 
-## setup: install what the build needs and a fresh Debian machine may lack (libclang).
+## setup: install what the build needs and a fresh Debian machine may lack
+## (libclang), and make the shared build cache this checkout's (see
+## scripts/claim-target.sh: another checkout's builds must not pass as ours).
 setup:
 	@bash scripts/setup.sh
+	@bash scripts/claim-target.sh
 
 ## run: start the playground (see README.md).
 run: setup
@@ -50,7 +53,7 @@ grade: setup
 ## skeleton: a student tree in OUT with LAB's code stubbed and earlier labs
 ## solved (LAB=2c, LAB=2b,2c, LAB=all for the course's starting point; or
 ## FROM=2c for 2C and every later lab). See docs/labs/README.md.
-skeleton:
+skeleton: setup
 	@test -n "$(OUT)" || { echo "make skeleton: give OUT=DIR (and LAB=... or FROM=...)" >&2; exit 2; }
 	$(CARGO) xtask skeleton $(if $(FROM),--from $(FROM),$(if $(filter all,$(LAB)),--all,--labs $(LAB))) --out $(OUT)
 
