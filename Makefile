@@ -15,7 +15,7 @@ LOAD ?= 2
 OUT ?=
 FROM ?=
 
-.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench doc clean skeleton
+.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench doc clean skeleton check-skeletons
 
 all: test
 
@@ -56,6 +56,11 @@ grade: setup
 skeleton: setup
 	@test -n "$(OUT)" || { echo "make skeleton: give OUT=DIR (and LAB=... or FROM=...)" >&2; exit 2; }
 	$(CARGO) xtask skeleton $(if $(FROM),--from $(FROM),$(if $(filter all,$(LAB)),--all,--labs $(LAB))) --out $(OUT)
+
+## check-skeletons: for every lab (or LAB=2b), its skeleton builds, fails its
+## suite and passes every earlier lab's; prints a table. Long: about two hours.
+check-skeletons: setup
+	@bash scripts/check-skeletons.sh $(LAB)
 
 ## stress: a lab's suite RUNS times with LOAD busy loops keeping the cores
 ## busy (LAB=2c RUNS=10 LOAD=2; LAB=all for every lab): per-run lines, then
