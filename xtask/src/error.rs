@@ -86,6 +86,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A handout that does not name a function its lab's stubs leave to
+    /// the student (as `Type::function` or `function()`), so a student
+    /// would meet a stub the handout never mentions.
+    #[error("{location}: {handout} does not name `{function}`, which the region stubs (add it to the handout's \"Your stubs\" list)")]
+    UnnamedStub {
+        location: Location,
+        function: String,
+        handout: String,
+    },
+
     /// A region that does not wrap whole items, statements or match arms
     /// of one block (it cuts one in half, or holds none).
     #[error("{location}: the region of {lab} {reason}")]

@@ -36,6 +36,8 @@ pub struct Stub {
     pub lab: Lab,
     /// The 1-based line of the begin marker in the rewritten file.
     pub line: usize,
+    /// The 1-based line of the begin marker in the original file.
+    pub original_line: usize,
     /// The functions it stubs (`Raft::hup`), or the function it sits in.
     pub function: String,
     /// What kind of region it was: "body", "statements in" or "match arms in".
@@ -158,6 +160,7 @@ pub fn rewrite(
         rewritten.stubs.push(Stub {
             lab,
             line: begin_lines.get(index).copied().unwrap_or(region.begin_line),
+            original_line: region.begin_line,
             function: plan.function,
             kind: plan.kind,
             code: stub_code(lab, region),
@@ -339,15 +342,21 @@ fn plan_region(
     }
 }
 
-/// Whether the identifier `name` occurs in `text` outside the byte range
-/// `[start, end)` (a caller, or a use in another region).
+/// Whether the function `name` is used in `text` outside the byte range
+/// `[start, end)`: called (`name(`, `name::<`) or named as a path or
+/// method (`Self::name`, `.name`). A mention in a comment is not a use.
 fn used_outside(text: &str, start: usize, end: usize, name: &str) -> bool {
     let is_identifier = |character: char| character.is_alphanumeric() || character == '_';
     [&text[..start], &text[end..]].iter().any(|part| {
         part.match_indices(name).any(|(offset, _)| {
             let before = part[..offset].chars().next_back();
-            let after = part[offset + name.len()..].chars().next();
-            !before.is_some_and(is_identifier) && !after.is_some_and(is_identifier)
+            let rest = &part[offset + name.len()..];
+            if before.is_some_and(is_identifier) || rest.starts_with(is_identifier) {
+                return false;
+            }
+            let called = rest.trim_start().starts_with('(') || rest.starts_with("::<");
+            let named = before.is_some_and(|character| character == '.' || character == ':');
+            called || named
         })
     })
 }
@@ -726,10 +735,13 @@ impl Raft {
     #[test]
     fn a_private_function_called_outside_the_region_is_kept() {
         let text = "\
+/// Every step may campaign.
 impl Raft {
     fn step(&mut self) {
         self.campaign();
     }
+
+    // poll is only mentioned here, never called.
 
     // lab 2AA: begin — elect (docs/labs/lab2a.md#election)
     fn hup(&mut self) {
@@ -737,12 +749,14 @@ impl Raft {
     }
 
     fn campaign(&mut self) {}
+
+    fn poll(&mut self) {}
     // lab 2AA: end
 }
 ";
         let rewritten = stub_all(text).unwrap();
         assert_eq!(rewritten.stubs[0].function, "Raft::hup, Raft::campaign");
-        assert!(rewritten.removed.is_empty());
+        assert_eq!(rewritten.removed[0].function, "Raft::poll");
     }
 
     #[test]

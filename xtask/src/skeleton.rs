@@ -52,7 +52,8 @@ pub struct Summary {
 
 /// Validates every marker of the tree at `root` without writing anything:
 /// balanced, known labs, no nesting, links to anchored headings, regions
-/// that wrap whole items, statements or arms.
+/// that wrap whole items, statements or arms, and handouts that name every
+/// function a stub leaves to the student.
 pub fn check(root: &Path) -> Result<Summary> {
     let (files, staff_files) = read_marked_files(root)?;
     let mut summary = Summary {
@@ -61,8 +62,13 @@ pub fn check(root: &Path) -> Result<Summary> {
     };
     let mut errors = Vec::new();
     for file in &files {
-        if let Err(error) = rewrite::rewrite(&file.path, &file.text, &file.regions, &|_| false) {
-            errors.push(error);
+        match rewrite::rewrite(&file.path, &file.text, &file.regions, &|_| true) {
+            Ok(rewritten) => {
+                for stub in &rewritten.stubs {
+                    errors.extend(unnamed_stubs(root, &file.path, stub));
+                }
+            }
+            Err(error) => errors.push(error),
         }
     }
     Error::from_list(errors)?;
@@ -211,6 +217,31 @@ fn read_marked_files(root: &Path) -> Result<(Vec<MarkedFile>, Vec<PathBuf>)> {
     }
     Error::from_list(errors)?;
     Ok((files, staff_files))
+}
+
+/// The functions of `stub` its handout does not name. A method must
+/// appear as `Type::function`, a free function as `function()`.
+fn unnamed_stubs(root: &Path, file: &Path, stub: &Stub) -> Vec<Error> {
+    let handout_file = stub.link.split('#').next().unwrap_or_default();
+    // The link was checked already; an unreadable handout names nothing.
+    let handout = std::fs::read_to_string(root.join(handout_file)).unwrap_or_default();
+    let location = Location::new(file, stub.original_line);
+    stub.function
+        .split(", ")
+        .filter(|function| {
+            let named = if function.contains("::") {
+                handout.contains(function)
+            } else {
+                handout.contains(&format!("{function}()"))
+            };
+            !named
+        })
+        .map(|function| Error::UnnamedStub {
+            location: location.clone(),
+            function: function.to_string(),
+            handout: handout_file.to_string(),
+        })
+        .collect()
 }
 
 fn list_rust_files(root: &Path, dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
@@ -556,7 +587,10 @@ mod tests {
 
     fn tree() -> Scratch {
         let tree = Scratch::new("tree");
-        tree.write("docs/labs/lab1.md", "# Lab 1\n\n## Storage {#storage}\n");
+        tree.write(
+            "docs/labs/lab1.md",
+            "# Lab 1\n\n## Storage {#storage}\n\nYour stubs: `Store::get`.\n",
+        );
         tree.write("kv/src/lib.rs", "//! The kv crate.\n\nmod store;\n");
         tree.write(
             "kv/src/store.rs",
@@ -638,6 +672,29 @@ mod tests {
             &BTreeSet::from([Lab::One]),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_handout_must_name_every_stubbed_function() {
+        let tree = tree();
+        assert!(check(&tree.0).is_ok());
+        tree.write("docs/labs/lab1.md", "# Lab 1\n\n## Storage {#storage}\n");
+        let message = check(&tree.0).unwrap_err().to_string();
+        assert!(
+            message.starts_with("kv/src/store.rs:4: docs/labs/lab1.md does not name `Store::get`"),
+            "{message}"
+        );
+    }
+
+    /// The markers of this repository: what `make test` checks on every
+    /// change, so a broken marker or a handout missing a stub fails CI.
+    #[test]
+    fn the_repository_markers_are_valid() {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = manifest.parent().unwrap_or(manifest);
+        if let Err(error) = check(root) {
+            panic!("{error}");
+        }
     }
 
     #[test]
