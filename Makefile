@@ -12,13 +12,19 @@ LAB ?=
 RUNS ?= 10
 LOAD ?= 2
 
-.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench bench-raft doc clean
+OUT ?=
+FROM ?=
+
+.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench bench-raft doc clean skeleton check-skeletons
 
 all: test
 
-## setup: install what the build needs and a fresh Debian machine may lack (libclang).
+## setup: install what the build needs and a fresh Debian machine may lack
+## (libclang), and make the shared build cache this checkout's (see
+## scripts/claim-target.sh: another checkout's builds must not pass as ours).
 setup:
 	@bash scripts/setup.sh
+	@bash scripts/claim-target.sh
 
 ## run: start the playground (see README.md).
 run: setup
@@ -43,6 +49,18 @@ unit-tests:
 ## grade: run the graded lab suites and print a score table (LAB=1 for one lab).
 grade: setup
 	@bash scripts/grade.sh $(LAB)
+
+## skeleton: a student tree in OUT with LAB's code stubbed and earlier labs
+## solved (LAB=2c, LAB=2b,2c, LAB=all for the course's starting point; or
+## FROM=2c for 2C and every later lab). See docs/labs/README.md.
+skeleton: setup
+	@test -n "$(OUT)" || { echo "make skeleton: give OUT=DIR (and LAB=... or FROM=...)" >&2; exit 2; }
+	$(CARGO) xtask skeleton $(if $(FROM),--from $(FROM),$(if $(filter all,$(LAB)),--all,--labs $(LAB))) --out $(OUT)
+
+## check-skeletons: for every lab (or LAB=2b), its skeleton builds, fails its
+## suite and passes every earlier lab's; prints a table. Long: about two hours.
+check-skeletons: setup
+	@bash scripts/check-skeletons.sh $(LAB)
 
 ## stress: a lab's suite RUNS times with LOAD busy loops keeping the cores
 ## busy (LAB=2c RUNS=10 LOAD=2; LAB=all for every lab): per-run lines, then

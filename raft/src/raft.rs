@@ -420,6 +420,7 @@ impl<T: Storage> Raft<T> {
         }
     }
 
+    // lab 2C: begin — ask the storage for a snapshot; temporarily unavailable sends nothing; the progress enters Snapshot (docs/labs/lab2c.md#raft-side)
     /// The entries `to` needs were compacted: send the storage's snapshot.
     fn send_snapshot(&mut self, to: u64) -> Result<bool> {
         let snapshot = match self.raft_log.snapshot(INVALID_INDEX) {
@@ -460,6 +461,7 @@ impl<T: Storage> Raft<T> {
         self.send(m);
         Ok(true)
     }
+    // lab 2C: end
 
     /// Sends a heartbeat carrying the commit index `to` can safely use.
     pub fn send_heartbeat(&mut self, to: u64) {
@@ -561,6 +563,7 @@ impl<T: Storage> Raft<T> {
         info!("{} became follower at term {}", self.id, self.term);
     }
 
+    // lab 2AA: begin — candidate: next term, vote for self; leader: reset progress, append an empty entry (docs/labs/lab2a.md#election)
     /// Becomes a candidate: a new term, voting for itself (§5.2). A leader
     /// cannot become a candidate; the call is ignored with a warning.
     pub fn become_candidate(&mut self) {
@@ -620,6 +623,7 @@ impl<T: Storage> Raft<T> {
         self.append_entry(&mut [Entry::new()]);
         info!("{} became leader at term {}", self.id, self.term);
     }
+    // lab 2AA: end
 
     // ----- ticking ----------------------------------------------------------
 
@@ -634,6 +638,7 @@ impl<T: Storage> Raft<T> {
         }
     }
 
+    // lab 2AA: begin — count ticks; past the randomized timeout, step a local MsgHup (docs/labs/lab2a.md#election)
     fn tick_election(&mut self) -> bool {
         self.election_elapsed += 1;
         if !self.promotable() || !self.past_election_timeout() {
@@ -644,6 +649,7 @@ impl<T: Storage> Raft<T> {
         self.step_logging_errors(m);
         true
     }
+    // lab 2AA: end
 
     fn tick_heartbeat(&mut self) -> bool {
         self.heartbeat_elapsed += 1;
@@ -688,6 +694,7 @@ impl<T: Storage> Raft<T> {
 
     /// Handles one message, local or from a peer.
     pub fn step(&mut self, m: Message) -> Result<()> {
+        // lab 2AA: begin — a higher term makes us a follower; a lower one is ignored or answered (docs/labs/lab2a.md#terms)
         // §5.1: terms act as a logical clock.
         if m.term == 0 {
             // Local message, or a forwarded proposal / read request.
@@ -780,6 +787,7 @@ impl<T: Storage> Raft<T> {
             }
             return Ok(());
         }
+        // lab 2AA: end
 
         match m.msg_type() {
             MessageType::MsgHup => {
@@ -798,6 +806,7 @@ impl<T: Storage> Raft<T> {
         }
     }
 
+    // lab 2AA: begin — one vote per term, only for a log at least as up to date as ours (docs/labs/lab2a.md#votes)
     /// Grants or rejects a (pre-)vote (§5.2, §5.4.1; thesis §9.6).
     fn handle_vote_request(&mut self, m: &Message) {
         let is_pre_vote = m.msg_type() == MessageType::MsgRequestPreVote;
@@ -851,7 +860,9 @@ impl<T: Storage> Raft<T> {
             self.send(resp);
         }
     }
+    // lab 2AA: end
 
+    // lab 2AA: begin — campaign: become (pre-)candidate, vote for self, ask every peer; count votes (docs/labs/lab2a.md#election)
     /// Starts an election (or a pre-vote) unless this node is the leader,
     /// not a member, or has unapplied conf changes (whose effect on the
     /// membership it does not know yet).
@@ -970,6 +981,7 @@ impl<T: Storage> Raft<T> {
             VoteResult::Pending
         }
     }
+    // lab 2AA: end
 
     fn step_leader(&mut self, mut m: Message) -> Result<()> {
         match m.msg_type() {
@@ -1067,6 +1079,7 @@ impl<T: Storage> Raft<T> {
             );
             return Err(Error::ProposalDropped);
         }
+        // lab 3A: begin [stub: ] — refuse proposals during a transfer; one conf change at a time, never the last voter (docs/labs/lab3a.md#membership-change)
         if let Some(transferee) = self.lead_transferee {
             debug!(
                 "{} [term {}] transfer leadership to {} is in progress; dropping proposal",
@@ -1099,10 +1112,13 @@ impl<T: Storage> Raft<T> {
                 self.pending_conf_index = last_index + i as u64 + 1;
             }
         }
+        // lab 3A: end
+        // lab 2AB: begin — append the proposal to our log, then send it to every follower (docs/labs/lab2a.md#replication)
         self.append_entry(&mut m.entries);
         // The proposal is in our log: a replication failure to some peer is
         // not the proposer's failure, it is retried on the next heartbeat.
         self.bcast_append_logging_errors();
+        // lab 2AB: end
         Ok(())
     }
 
@@ -1122,6 +1138,7 @@ impl<T: Storage> Raft<T> {
         self.maybe_commit();
     }
 
+    // lab 2AB: begin [stub: false] — the highest index a quorum holds, only if its entry is of our term (docs/labs/lab2a.md#commit)
     /// Moves the commit index to the highest index stored on a quorum, if
     /// that entry is of the current term (§5.3, §5.4.2). True if it moved.
     fn maybe_commit(&mut self) -> bool {
@@ -1137,7 +1154,9 @@ impl<T: Storage> Raft<T> {
         }
         committed
     }
+    // lab 2AB: end
 
+    // lab 2AB: begin [stub: Ok(())] — a rejection backs next_idx off and retries; a success moves match, then commit (docs/labs/lab2a.md#replication)
     fn handle_append_response(&mut self, m: &Message) -> Result<()> {
         let pr = self
             .prs
@@ -1193,6 +1212,7 @@ impl<T: Storage> Raft<T> {
         }
         Ok(())
     }
+    // lab 2AB: end
 
     fn handle_heartbeat_response(&mut self, m: &Message) -> Result<()> {
         let pr = self
@@ -1217,6 +1237,7 @@ impl<T: Storage> Raft<T> {
         result
     }
 
+    // lab 3A: begin — record the transferee; MsgTimeoutNow if its log is up to date, else catch it up first (docs/labs/lab3a.md#leader-transfer)
     fn handle_transfer_leader(&mut self, m: &Message) {
         let transferee = m.from;
         if let Some(last) = self.lead_transferee {
@@ -1267,6 +1288,7 @@ impl<T: Storage> Raft<T> {
             );
         }
     }
+    // lab 3A: end
 
     fn abort_leader_transfer(&mut self) {
         self.lead_transferee = None;
@@ -1394,6 +1416,7 @@ impl<T: Storage> Raft<T> {
                 self.handle_snapshot(m);
                 Ok(())
             }
+            // lab 2AA: begin — a majority of votes wins (a pre-vote win starts the real election), a majority of rejections loses (docs/labs/lab2a.md#votes)
             MessageType::MsgRequestPreVoteResponse | MessageType::MsgRequestVoteResponse => {
                 // Only count answers to the round we are in.
                 let expected = if self.state == StateRole::PreCandidate {
@@ -1424,6 +1447,7 @@ impl<T: Storage> Raft<T> {
                 }
                 Ok(())
             }
+            // lab 2AA: end
             MessageType::MsgTimeoutNow => {
                 debug!(
                     "{} [term {}] ignored MsgTimeoutNow from {} as a candidate",
@@ -1474,6 +1498,7 @@ impl<T: Storage> Raft<T> {
                 m.to = self.leader_id;
                 self.send(m);
             }
+            // lab 3A: begin [stub: ] — a member asked by its leader campaigns at once, without pre-vote (docs/labs/lab3a.md#leader-transfer)
             MessageType::MsgTimeoutNow => {
                 if self.promotable() {
                     info!(
@@ -1490,6 +1515,7 @@ impl<T: Storage> Raft<T> {
                     );
                 }
             }
+            // lab 3A: end
             MessageType::MsgReadIndex => {
                 if self.leader_id == INVALID_ID {
                     info!(
@@ -1524,6 +1550,7 @@ impl<T: Storage> Raft<T> {
 
     // ----- follower handlers ------------------------------------------------
 
+    // lab 2AB: begin [stub: ] — append if our log matches at (index, log_term), else reject with a hint (docs/labs/lab2a.md#replication)
     /// Appends the entries of a MsgAppend if our log matches the leader's
     /// at the previous entry, else rejects with our last index as a hint
     /// (§5.3).
@@ -1561,6 +1588,7 @@ impl<T: Storage> Raft<T> {
             }
         }
     }
+    // lab 2AB: end
 
     /// Takes the leader's commit index from a heartbeat and answers it
     /// (echoing the read-index context, if any).
@@ -1571,6 +1599,7 @@ impl<T: Storage> Raft<T> {
         self.send(resp);
     }
 
+    // lab 2C: begin — restore unless stale or already in our log; the log and membership become the snapshot's (docs/labs/lab2c.md#raft-side)
     /// Restores from the leader's snapshot (§7) and reports the resulting
     /// last index; a stale snapshot is ignored and answered with our commit
     /// index.
@@ -1648,9 +1677,11 @@ impl<T: Storage> Raft<T> {
         }
         true
     }
+    // lab 2C: end
 
     // ----- membership -------------------------------------------------------
 
+    // lab 3A: begin — add: a fresh progress after our last index; remove: smaller quorum, commit and release reads again (docs/labs/lab3a.md#membership-change)
     /// Adds `id` to the group (an applied AddNode conf change). Adding an
     /// existing member does nothing.
     pub fn add_node(&mut self, id: u64) {
@@ -1717,6 +1748,7 @@ impl<T: Storage> Raft<T> {
         self.release_confirmed_reads();
         Ok(())
     }
+    // lab 3A: end
 
     /// Whether `acks` (peers that acknowledged a read's heartbeat) are a
     /// quorum of the current members. Acks of removed peers do not count.

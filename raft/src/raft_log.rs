@@ -120,6 +120,7 @@ impl<T: Storage> RaftLog<T> {
         self.term(idx).map(|t| t == term).unwrap_or(false)
     }
 
+    // lab 2AB: begin — match at (idx, term), then truncate the first conflict and append the rest; never below commit (docs/labs/lab2a.md#replication)
     /// Handles the entries of a MsgAppend whose previous entry is
     /// `(idx, term)`: if our log matches there, appends what is new, drops
     /// a conflicting suffix, moves the commit index up to `committed` (but
@@ -172,7 +173,9 @@ impl<T: Storage> RaftLog<T> {
         }
         0
     }
+    // lab 2AB: end
 
+    // lab 2AB: begin [stub: self.last_index()] — into the unstable part, never over committed entries (docs/labs/lab2a.md#raft-log)
     /// Appends entries to the unstable part (dropping any entries at or
     /// after `ents[0].index`) and returns the new last index. Refuses to
     /// overwrite committed entries.
@@ -190,6 +193,7 @@ impl<T: Storage> RaftLog<T> {
         self.unstable.truncate_and_append(ents);
         self.last_index()
     }
+    // lab 2AB: end
 
     /// Commits up to `max_index` if the entry there has term `term`; true if
     /// the commit index moved. The leader passes its own term: it only
@@ -264,6 +268,7 @@ impl<T: Storage> RaftLog<T> {
         }
     }
 
+    // lab 2AB: begin [stub: Ok(Vec::new())] — stable entries from the storage, then the unstable ones; Compacted below first_index (docs/labs/lab2a.md#raft-log)
     /// The entries in `[low, high)`, cut to `max_size` bytes (at least one
     /// entry), from storage and then the unstable buffer.
     pub fn slice(&self, low: u64, high: u64, max_size: Option<u64>) -> Result<Vec<Entry>> {
@@ -298,6 +303,7 @@ impl<T: Storage> RaftLog<T> {
         limit_size(&mut ents, max_size);
         Ok(ents)
     }
+    // lab 2AB: end
 
     /// The entries not yet persisted.
     pub fn unstable_entries(&self) -> &[Entry] {
@@ -368,6 +374,7 @@ impl<T: Storage> RaftLog<T> {
     }
 }
 
+// staff-only: begin — unit tests of lab 2AB's RaftLog code: the skeleton stubs what they test
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,3 +555,4 @@ mod tests {
         assert_eq!(log.append(&entries(&[(3, 2)])), 3);
     }
 }
+// staff-only: end

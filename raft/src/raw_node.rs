@@ -152,6 +152,7 @@ impl<T: Storage> RawNode<T> {
         Ok(cs)
     }
 
+    // lab 2AC: begin — refuse local messages; hand out only what is new since the last Ready; advance marks it handled (docs/labs/lab2a.md#ready)
     /// Steps a message from the network. Local message types are refused
     /// with [`Error::StepLocalMsg`], responses from non-members with
     /// [`Error::StepPeerNotFound`].
@@ -255,6 +256,7 @@ impl<T: Storage> RawNode<T> {
             self.raft.raft_log.applied_to(index);
         }
     }
+    // lab 2AC: end
 
     /// Asks the leader to hand leadership to `transferee`.
     pub fn transfer_leader(&mut self, transferee: u64) {

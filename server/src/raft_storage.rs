@@ -140,6 +140,7 @@ fn check_response(response: &RaftCmdResponse) -> Result<()> {
 }
 
 impl Storage for RaftStorage {
+    // lab 2B: begin — a write is one command of Puts and Deletes; a reader is the snapshot a Snap command answers (docs/labs/lab2b.md#raft-storage)
     fn write(&self, context: &Context, batch: Vec<Modify>) -> Result<()> {
         let key = batch
             .first()
@@ -197,4 +198,5 @@ impl Storage for RaftStorage {
             )),
         }
     }
+    // lab 2B: end
 }

@@ -65,6 +65,7 @@ fn split_error(error: Error) -> (MessageField<errorpb::Error>, String) {
 }
 
 impl Server {
+    // lab 1: begin — validate, call the storage, put errors in the response: never panic, never Err (docs/labs/lab1.md#raw-api)
     /// RawGet: the value of one key, or `not_found`.
     pub fn raw_get(&self, request: &RawGetRequest) -> RawGetResponse {
         let mut response = RawGetResponse::new();
@@ -124,7 +125,9 @@ impl Server {
         };
         self.storage().write(context, vec![modify])
     }
+    // lab 1: end
 
+    // lab 1: begin — seek to start_key, stop at end_key or after limit pairs (docs/labs/lab1.md#raw-api)
     /// RawScan: up to `limit` pairs from `start_key` on, in key order,
     /// stopping before `end_key` when it is set.
     pub fn raw_scan(&self, request: &RawScanRequest) -> RawScanResponse {
@@ -165,4 +168,5 @@ impl Server {
         }
         Ok(pairs)
     }
+    // lab 1: end
 }

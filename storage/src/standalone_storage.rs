@@ -48,6 +48,7 @@ fn check_cf(cf: &str) -> Result<()> {
 }
 
 impl Storage for StandaloneStorage {
+    // lab 1: begin — one synced WriteBatch for the whole batch; a reader over an engine snapshot (docs/labs/lab1.md#standalone-storage)
     fn write(&self, _context: &Context, batch: Vec<Modify>) -> Result<()> {
         let mut write_batch = WriteBatch::new();
         for modify in &batch {
@@ -66,6 +67,7 @@ impl Storage for StandaloneStorage {
             snapshot: self.engine.snapshot(),
         }))
     }
+    // lab 1: end
 }
 
 /// A reader over a RocksDB snapshot of the standalone store.
@@ -74,6 +76,7 @@ struct StandaloneReader {
 }
 
 impl StorageReader for StandaloneReader {
+    // lab 1: begin — check the column family, then read the snapshot (docs/labs/lab1.md#standalone-storage)
     fn get_cf(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         check_cf(cf)?;
         self.snapshot.get_value_cf(cf, key)
@@ -85,4 +88,5 @@ impl StorageReader for StandaloneReader {
             self.snapshot.iterator_cf(cf, IterOptions::unbounded())?,
         ))
     }
+    // lab 1: end
 }

@@ -23,7 +23,7 @@ use proto::eraftpb::{
     Snapshot,
 };
 use protobuf::Message as _;
-use raft::{Config, MemStorage, Progress, Raft, Storage, INVALID_ID};
+use raft::{is_empty_snapshot, Config, MemStorage, Progress, Raft, RawNode, Storage, INVALID_ID};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -282,6 +282,42 @@ pub fn log_summary(raft: &Raft<MemStorage>) -> String {
         "committed: {}, applied: {}, entries: {:?}",
         raft.raft_log.committed, raft.raft_log.applied, ents
     )
+}
+
+/// A RawNode `id` of group `peers` (empty: from storage) over `storage`.
+pub fn new_raw_node(id: u64, peers: Vec<u64>, storage: MemStorage) -> RawNode<MemStorage> {
+    let mut config = new_test_config(id, 10, 1);
+    config.peers = peers;
+    RawNode::new(&config, storage).unwrap()
+}
+
+/// Runs one Ready cycle in the required order: persist (snapshot, entries,
+/// hard state), then take the messages, apply committed entries (conf
+/// changes through `apply_conf_change`), advance. Returns the messages
+/// and the committed entries.
+pub fn handle_ready(
+    node: &mut RawNode<MemStorage>,
+    storage: &MemStorage,
+) -> (Vec<Message>, Vec<Entry>) {
+    let mut rd = node.ready();
+    if !is_empty_snapshot(&rd.snapshot) {
+        storage.wl().apply_snapshot(rd.snapshot.clone()).unwrap();
+    }
+    storage.wl().append(&rd.entries).unwrap();
+    if let Some(hs) = &rd.hard_state {
+        storage.wl().set_hardstate(hs.clone());
+    }
+    let messages = std::mem::take(&mut rd.messages);
+    let committed = rd.committed_entries.clone();
+    for entry in &committed {
+        if entry.entry_type() == EntryType::EntryConfChange {
+            let cc = ConfChange::parse_from_bytes(&entry.data).unwrap();
+            let cs = node.apply_conf_change(&cc).unwrap();
+            storage.wl().set_conf_state(cs);
+        }
+    }
+    node.advance(rd);
+    (messages, committed)
 }
 
 /// What sits at one node id of a [`Network`].

@@ -7,49 +7,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use proto::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType, Message, MessageType};
-use protobuf::Message as _;
-use raft::{
-    is_empty_snapshot, Error, MemStorage, RawNode, ReadState, SnapshotStatus, StateRole, INVALID_ID,
-};
+use proto::eraftpb::{Message, MessageType};
+use raft::{Error, MemStorage, RawNode, ReadState, SnapshotStatus, StateRole, INVALID_ID};
 
 use crate::harness::*;
-
-/// A RawNode `id` of group `peers` (empty: from storage) over `storage`.
-fn new_raw_node(id: u64, peers: Vec<u64>, storage: MemStorage) -> RawNode<MemStorage> {
-    let mut config = new_test_config(id, 10, 1);
-    config.peers = peers;
-    RawNode::new(&config, storage).unwrap()
-}
-
-/// Runs one Ready cycle in the required order: persist (snapshot, entries,
-/// hard state), then take the messages, apply committed entries (conf
-/// changes through `apply_conf_change`), advance. Returns the messages
-/// and the committed entries.
-fn handle_ready(
-    node: &mut RawNode<MemStorage>,
-    storage: &MemStorage,
-) -> (Vec<Message>, Vec<Entry>) {
-    let mut rd = node.ready();
-    if !is_empty_snapshot(&rd.snapshot) {
-        storage.wl().apply_snapshot(rd.snapshot.clone()).unwrap();
-    }
-    storage.wl().append(&rd.entries).unwrap();
-    if let Some(hs) = &rd.hard_state {
-        storage.wl().set_hardstate(hs.clone());
-    }
-    let messages = std::mem::take(&mut rd.messages);
-    let committed = rd.committed_entries.clone();
-    for entry in &committed {
-        if entry.entry_type() == EntryType::EntryConfChange {
-            let cc = ConfChange::parse_from_bytes(&entry.data).unwrap();
-            let cs = node.apply_conf_change(&cc).unwrap();
-            storage.wl().set_conf_state(cs);
-        }
-    }
-    node.advance(rd);
-    (messages, committed)
-}
 
 /// A single-node RawNode that campaigned and became leader, its no-op applied.
 fn single_node_leader() -> (RawNode<MemStorage>, MemStorage) {
@@ -192,51 +153,6 @@ fn test_raw_node_propose_without_leader() {
     );
 }
 
-/// A conf change commits through Ready and applying it changes the
-/// membership (Raft paper §6).
-#[test]
-fn test_raw_node_propose_and_conf_change() {
-    let (mut node, storage) = single_node_leader();
-    node.propose_conf_change(Vec::new(), conf_change(ConfChangeType::AddNode, 2))
-        .unwrap();
-    let (_, committed) = handle_ready(&mut node, &storage);
-    assert_eq!(committed.len(), 1);
-    assert_eq!(committed[0].entry_type(), EntryType::EntryConfChange);
-    let mut ids: Vec<u64> = node.raft.prs().keys().copied().collect();
-    ids.sort_unstable();
-    assert_eq!(ids, vec![1, 2]);
-    assert_eq!(storage.rl().hard_state().commit, 2);
-    // Removing it again returns the new membership.
-    let cs = node
-        .apply_conf_change(&conf_change(ConfChangeType::RemoveNode, 2))
-        .unwrap();
-    assert_eq!(cs.nodes, vec![1]);
-    assert_eq!(
-        node.apply_conf_change(&conf_change(ConfChangeType::RemoveNode, 2)),
-        Err(Error::NotExists { id: 2 })
-    );
-}
-
-/// Only one conf change may be pending: a second one proposed before the
-/// first is applied becomes an empty normal entry (Raft thesis §4.1).
-#[test]
-fn test_raw_node_second_pending_conf_change_is_dropped() {
-    let storage = MemStorage::new();
-    let mut node = new_raw_node(1, vec![1, 2], storage.clone());
-    node.raft.become_candidate();
-    node.raft.become_leader();
-    handle_ready(&mut node, &storage);
-    node.propose_conf_change(Vec::new(), conf_change(ConfChangeType::AddNode, 3))
-        .unwrap();
-    node.propose_conf_change(Vec::new(), conf_change(ConfChangeType::AddNode, 4))
-        .unwrap();
-    let ents = node.raft.raft_log.unstable_entries().to_vec();
-    assert_eq!(ents.len(), 2);
-    assert_eq!(ents[0].entry_type(), EntryType::EntryConfChange);
-    assert_eq!(ents[1].entry_type(), EntryType::EntryNormal);
-    assert!(ents[1].data.is_empty());
-}
-
 /// A lone leader answers a read index at once through Ready (Raft thesis §6.4).
 #[test]
 fn test_raw_node_read_index() {
@@ -277,37 +193,6 @@ fn test_raw_node_report_snapshot_on_follower() {
     node.report_snapshot(2, SnapshotStatus::Finish);
     node.report_unreachable(2);
     assert!(!node.has_ready());
-}
-
-/// A follower RawNode hands a received snapshot to the application; after
-/// applying it and restarting, the log starts after the snapshot (Raft paper §7).
-#[test]
-fn test_raw_node_apply_snapshot_then_restart() {
-    let storage = MemStorage::new();
-    let mut node = new_raw_node(2, vec![1, 2], storage.clone());
-    let mut m = new_message(1, 2, MessageType::MsgSnapshot, 0);
-    m.term = 2;
-    m.set_snapshot(new_snapshot(10, 2, vec![1, 2]));
-    node.step(m).unwrap();
-    let rd = node.ready();
-    assert_eq!(rd.snapshot.metadata().index, 10);
-    assert_eq!(rd.messages.len(), 1);
-    assert_eq!(
-        rd.messages[0].index, 10,
-        "the follower reports the snapshot's index"
-    );
-    storage.wl().apply_snapshot(rd.snapshot.clone()).unwrap();
-    if let Some(hs) = &rd.hard_state {
-        storage.wl().set_hardstate(hs.clone());
-    }
-    node.advance(rd);
-    assert!(!node.has_ready());
-    assert_eq!(node.raft.raft_log.applied, 10);
-
-    let restarted = new_raw_node(2, vec![], storage);
-    assert_eq!(restarted.raft.raft_log.first_index(), 11);
-    assert_eq!(restarted.raft.raft_log.committed, 10);
-    assert_eq!(restarted.raft.term, 2);
 }
 
 /// Three RawNodes driven through full Ready cycles elect a leader and

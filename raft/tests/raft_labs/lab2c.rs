@@ -399,18 +399,23 @@ fn test_snapshot_storage_error_is_returned() {
     assert_eq!(r.state, StateRole::Leader);
 }
 
+/// Node 2 of the group {1, 2} over `storage`, having stepped leader 1's
+/// snapshot at `index` of `term` (not yet taken from a Ready).
+fn follower_with_snapshot(storage: &MemStorage, index: u64, term: u64) -> RawNode<MemStorage> {
+    let mut node = new_raw_node(2, vec![1, 2], storage.clone());
+    let mut m = new_message(1, 2, MessageType::MsgSnapshot, 0);
+    m.term = term;
+    m.set_snapshot(new_snapshot(index, term, vec![1, 2]));
+    node.step(m).unwrap();
+    node
+}
+
 /// Ready hands a received snapshot to the application once, and the
 /// hard state reflects its commit index (Raft paper §7).
 #[test]
 fn test_ready_carries_pending_snapshot() {
     let storage = MemStorage::new();
-    let mut config = new_test_config(2, 10, 1);
-    config.peers = vec![1, 2];
-    let mut node = RawNode::new(&config, storage.clone()).unwrap();
-    let mut m = new_message(1, 2, MessageType::MsgSnapshot, 0);
-    m.term = 3;
-    m.set_snapshot(new_snapshot(20, 3, vec![1, 2]));
-    node.step(m).unwrap();
+    let mut node = follower_with_snapshot(&storage, 20, 3);
     let rd = node.ready();
     assert_eq!(rd.snapshot.metadata().index, 20);
     let mut want_hs = HardState::new();
@@ -421,4 +426,31 @@ fn test_ready_carries_pending_snapshot() {
     node.advance(rd);
     assert!(node.raft.raft_log.pending_snapshot().is_none());
     assert!(!node.has_ready());
+}
+
+/// A follower RawNode hands a received snapshot to the application; after
+/// applying it and restarting, the log starts after the snapshot (Raft paper §7).
+#[test]
+fn test_raw_node_apply_snapshot_then_restart() {
+    let storage = MemStorage::new();
+    let mut node = follower_with_snapshot(&storage, 10, 2);
+    let rd = node.ready();
+    assert_eq!(rd.snapshot.metadata().index, 10);
+    assert_eq!(rd.messages.len(), 1);
+    assert_eq!(
+        rd.messages[0].index, 10,
+        "the follower reports the snapshot's index"
+    );
+    storage.wl().apply_snapshot(rd.snapshot.clone()).unwrap();
+    if let Some(hs) = &rd.hard_state {
+        storage.wl().set_hardstate(hs.clone());
+    }
+    node.advance(rd);
+    assert!(!node.has_ready());
+    assert_eq!(node.raft.raft_log.applied, 10);
+
+    let restarted = new_raw_node(2, vec![], storage);
+    assert_eq!(restarted.raft.raft_log.first_index(), 11);
+    assert_eq!(restarted.raft.raft_log.committed, 10);
+    assert_eq!(restarted.raft.term, 2);
 }

@@ -16,8 +16,9 @@ use protobuf::Message as ProtobufMessage;
 use raft::{Error, MemStorage, Raft, RawNode, StateRole, Storage};
 
 use crate::harness::{
-    conf_change, conf_change_entry, new_conf_state, new_hup, new_message, new_message_with_entries,
-    new_proposal, new_test_config, new_test_raft, next_ents, Network, NetworkNode,
+    conf_change, conf_change_entry, handle_ready, new_conf_state, new_hup, new_message,
+    new_message_with_entries, new_proposal, new_raw_node, new_test_config, new_test_raft,
+    next_ents, Network, NetworkNode,
 };
 
 /// The sorted ids in the leader's progress set.
@@ -532,4 +533,50 @@ fn test_transfer_aborted_after_election_timeout() {
     let last_index = leader.raft_log.last_index();
     leader.step(new_proposal(1, b"some data")).unwrap();
     assert_eq!(leader.raft_log.last_index(), last_index + 1);
+}
+
+/// A conf change commits through Ready and applying it changes the
+/// membership (Raft paper §6).
+#[test]
+fn test_raw_node_conf_change_through_ready() {
+    let storage = MemStorage::new();
+    let mut node = single_node_leader(&storage);
+    node.propose_conf_change(Vec::new(), conf_change(ConfChangeType::AddNode, 2))
+        .unwrap();
+    let (_, committed) = handle_ready(&mut node, &storage);
+    assert_eq!(committed.len(), 1);
+    assert_eq!(committed[0].entry_type(), EntryType::EntryConfChange);
+    let mut ids: Vec<u64> = node.raft.prs().keys().copied().collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![1, 2]);
+    assert_eq!(storage.rl().hard_state().commit, 2);
+    // Removing it again returns the new membership.
+    let cs = node
+        .apply_conf_change(&conf_change(ConfChangeType::RemoveNode, 2))
+        .unwrap();
+    assert_eq!(cs.nodes, vec![1]);
+    assert_eq!(
+        node.apply_conf_change(&conf_change(ConfChangeType::RemoveNode, 2)),
+        Err(Error::NotExists { id: 2 })
+    );
+}
+
+/// Only one conf change may be pending: a second one proposed before the
+/// first is applied becomes an empty normal entry (Raft thesis §4.1).
+#[test]
+fn test_raw_node_second_pending_conf_change_is_dropped() {
+    let storage = MemStorage::new();
+    let mut node = new_raw_node(1, vec![1, 2], storage.clone());
+    node.raft.become_candidate();
+    node.raft.become_leader();
+    handle_ready(&mut node, &storage);
+    node.propose_conf_change(Vec::new(), conf_change(ConfChangeType::AddNode, 3))
+        .unwrap();
+    node.propose_conf_change(Vec::new(), conf_change(ConfChangeType::AddNode, 4))
+        .unwrap();
+    let ents = node.raft.raft_log.unstable_entries().to_vec();
+    assert_eq!(ents.len(), 2);
+    assert_eq!(ents[0].entry_type(), EntryType::EntryConfChange);
+    assert_eq!(ents[1].entry_type(), EntryType::EntryNormal);
+    assert!(ents[1].data.is_empty());
 }

@@ -187,6 +187,7 @@ impl Peer {
             let mut admin_response = AdminResponse::new();
             admin_response.set_cmd_type(admin.cmd_type());
             match admin.cmd_type() {
+                // lab 2C: begin [stub: ] — move the truncated state in this batch; raftlog_gc deletes the entries later (docs/labs/lab2c.md#log-gc)
                 AdminCmdType::CompactLog => {
                     let compact = admin.compact_log();
                     // Never compact past what is applied (this entry included).
@@ -204,6 +205,7 @@ impl Peer {
                     }
                     admin_response.mut_compact_log();
                 }
+                // lab 2C: end
                 AdminCmdType::Split => {
                     return match self.apply_split(ctx, request, entry.index, kv_batch, effects) {
                         Ok(response) => response,
@@ -249,6 +251,7 @@ impl Peer {
         CmdResponse { response, snapshot }
     }
 
+    // lab 2B: begin — stage Puts and Deletes in the kv batch (data_key); Gets and Snaps read after flushing it (docs/labs/lab2b.md#applying)
     fn apply_request(
         &mut self,
         ctx: &StoreContext,
@@ -301,6 +304,7 @@ impl Peer {
         ctx.engines.kv.write(std::mem::take(kv_batch), false)?;
         Ok(())
     }
+    // lab 2B: end
 
     /// The region may have changed since the command was proposed (a split
     /// or conf change applied first): refuse commands made against an older
@@ -326,6 +330,7 @@ impl Peer {
         Ok(())
     }
 
+    // lab 2B: begin — same index and term: done; an older proposal whose entry was overwritten: StaleCommand (docs/labs/lab2b.md#applying)
     /// Hands the applied result to the proposal waiting for `answer.index`,
     /// and fails proposals whose entries were overwritten.
     fn answer_proposal(&mut self, answer: PendingAnswer) {
@@ -350,6 +355,7 @@ impl Peer {
             proposal.callback.fail(&Error::StaleCommand, self.term());
         }
     }
+    // lab 2B: end
 
     /// After a CompactLog applied (the truncated state already moved, which
     /// is all the raft library needs to see): ask raftlog_gc to delete the

@@ -255,6 +255,7 @@ impl Peer {
         let _ = ctx.scheduler_task.send(task);
     }
 
+    // lab 2B: begin [stub: Ok(())] — persist (one synced raft write), then send, then apply, then advance (docs/labs/lab2b.md#ready-cycle)
     /// Handles the peer's Ready, if it has one: persist, send, apply, advance.
     pub fn handle_raft_ready(&mut self, ctx: &StoreContext) -> Result<()> {
         if self.stopped {
@@ -326,6 +327,7 @@ impl Peer {
         }
         Ok(())
     }
+    // lab 2B: end
 
     /// Wraps raft messages with routing information and sends them.
     /// Snapshots go to snap_runner, which streams the files.

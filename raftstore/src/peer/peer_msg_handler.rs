@@ -177,6 +177,7 @@ impl<'a> PeerMsgHandler<'a> {
         Ok(())
     }
 
+    // lab 2B: begin [stub: command.callback.fail(&Error::InvalidRequest("lab 2B: propose_raft_command is a stub".to_string()), 0)] — check, then propose and remember (index, term, callback) (docs/labs/lab2b.md#proposing)
     /// Checks a client command and proposes it to raft; on any failure the
     /// callback is answered right away with the region error.
     pub fn propose_raft_command(&mut self, command: RaftCommand) {
@@ -230,7 +231,9 @@ impl<'a> PeerMsgHandler<'a> {
             }
         }
     }
+    // lab 2B: end
 
+    // lab 2B: begin — a proposal raft drops is NotLeader; the pre-propose checks run in TinyKV's order (docs/labs/lab2b.md#proposing)
     /// Proposes one entry with `propose` and, if raft appended it, queues
     /// `callback` to be answered when the entry at that index (and term)
     /// is applied. Returns the index, or None when the callback was
@@ -339,6 +342,7 @@ impl<'a> PeerMsgHandler<'a> {
         }
         Ok(())
     }
+    // lab 2B: end
 
     /// One base tick: tick raft, and every `raft_log_gc_tick_interval`
     /// consider compacting the log.
@@ -372,6 +376,7 @@ impl<'a> PeerMsgHandler<'a> {
         }
     }
 
+    // lab 2C: begin [stub: ] — the leader proposes CompactLog once raft_log_gc_count_limit applied entries pile up (docs/labs/lab2c.md#log-gc)
     /// The leader's log GC check (TinyKV's `onRaftGCLogTick`): propose a
     /// CompactLog when the log holds `raft_log_gc_count_limit` applied
     /// entries. Prefer compacting only what every follower already has;
@@ -451,6 +456,7 @@ impl<'a> PeerMsgHandler<'a> {
         self.peer.last_proposed_compact_index = compact_index;
         self.propose_raft_command(RaftCommand { request, callback });
     }
+    // lab 2C: end
 
     /// Proposes a CompactLog up to the applied index (keeping the last
     /// entry), whatever the GC limits say. Leader only.

@@ -209,6 +209,7 @@ impl PeerStorage {
         Ok(())
     }
 
+    // lab 2B: begin — stage the entries and the new last index; delete an old leader's entries beyond it (docs/labs/lab2b.md#peer-storage)
     /// Stages `entries` (the Ready's unstable entries) and the new last
     /// index in `raft_batch`. Entries after the new last index, left over
     /// from an old leader's log, are deleted in the same batch.
@@ -228,6 +229,7 @@ impl PeerStorage {
         self.raft_state.last_term = last.term;
         Ok(())
     }
+    // lab 2B: end
 
     /// Stages a new hard state in the raft state.
     pub fn set_hard_state(&mut self, hard_state: HardState) {
@@ -384,10 +386,12 @@ impl raft::Storage for PeerStorage {
         Ok(self.raft_state.last_index)
     }
 
+    // lab 2C: begin [stub: Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable))] — never block: schedule generation, answer temporarily unavailable until done (docs/labs/lab2c.md#generation)
     fn snapshot(&self, request_index: u64) -> raft::Result<Snapshot> {
         let mut state = self.snapshot_state.borrow_mut();
         state.request_snapshot(self, request_index)
     }
+    // lab 2C: end
 }
 
 impl std::fmt::Debug for PeerStorage {

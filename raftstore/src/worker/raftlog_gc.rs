@@ -64,6 +64,7 @@ pub fn start(
         })
 }
 
+// lab 2C: begin [stub: Ok(0)] — sync the kv engine's WAL first, then delete the entries in batches (docs/labs/lab2c.md#log-gc)
 /// Syncs the kv engine, then deletes the region's log entries below
 /// `task.end_index`. Returns how many entries it deleted.
 pub fn gc_raft_log(engines: &Engines, task: &RaftLogGcTask) -> storage::Result<usize> {
@@ -92,3 +93,4 @@ pub fn gc_raft_log(engines: &Engines, task: &RaftLogGcTask) -> storage::Result<u
     );
     Ok(doomed.len())
 }
+// lab 2C: end

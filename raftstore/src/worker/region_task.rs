@@ -241,6 +241,7 @@ impl RegionWorker {
         }
     }
 
+    // lab 2C: begin [stub: Err(crate::errors::Error::Snapshot("lab 2C: snapshot generation is a stub".to_string()))] — one SST per non-empty column family from the engine snapshot, then the meta file (docs/labs/lab2c.md#generation)
     /// Writes one SST file per non-empty column family from the engine
     /// snapshot, plus the meta file, and builds the raft snapshot.
     fn generate(&self, task: &GenerateTask, key: SnapKey) -> Result<Snapshot> {
@@ -287,6 +288,7 @@ impl RegionWorker {
         metadata.conf_state = Some(task.conf_state.clone()).into();
         Ok(snapshot)
     }
+    // lab 2C: end
 
     /// Builds the raft snapshot from files already generated for `key`.
     fn reuse_generated(&self, task: &GenerateTask, key: SnapKey) -> Result<Snapshot> {
@@ -384,6 +386,7 @@ impl RegionWorker {
             .send(region_id, PeerMsg::SnapshotApplied { success });
     }
 
+    // lab 2C: begin [stub: Err(crate::errors::Error::Snapshot("lab 2C: snapshot apply is a stub".to_string()))] — verify, clear the range, ingest, then mark the region Normal (docs/labs/lab2c.md#applying)
     /// Verify, clear the old range, ingest, mark Normal (see the module docs).
     fn apply(&self, task: &ApplyTask) -> Result<()> {
         let store_id = self.store_id;
@@ -438,6 +441,7 @@ impl RegionWorker {
         }
         result
     }
+    // lab 2C: end
 
     fn handle_destroy(&self, task: DestroyTask) {
         let region = &task.region;
