@@ -58,7 +58,7 @@ skeleton: setup
 	$(CARGO) xtask skeleton $(if $(FROM),--from $(FROM),$(if $(filter all,$(LAB)),--all,--labs $(LAB))) --out $(OUT)
 
 ## check-skeletons: for every lab (or LAB=2b), its skeleton builds, fails its
-## suite and passes every earlier lab's; prints a table. Long: about two hours.
+## suite and passes every earlier lab's; prints a table. Long: about an hour.
 check-skeletons: setup
 	@bash scripts/check-skeletons.sh $(LAB)
 
