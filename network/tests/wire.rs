@@ -2,6 +2,7 @@
 //! nodes on free loopback ports, talking gRPC to each other, and bad input
 //! on the wire. (The multi-process smoke test is `tests/e2e`.)
 
+// needs labs 1, 2AA, 2AB, 2AC, 2B, 2C, 3A, 3B, 3C: begin — these tests run real stores over gRPC: every store lab is on their path
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -575,3 +576,4 @@ fn restarted_store_catches_up_by_snapshot_over_grpc() {
     cluster.restart_store(data_dir);
     cluster.wait_for_replicas(b"k30", b"v", deadline);
 }
+// needs labs: end

@@ -9,6 +9,7 @@
 //!
 //! Run alone: `cargo test -p tinykv-tests --test e2e`.
 
+// needs labs 1, 2AA, 2AB, 2AC, 2B, 2C, 3A, 3B, 3C: begin — these tests run a multi-process cluster: every store lab is on their path
 use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -460,3 +461,4 @@ fn linearizable_history_across_sigkills() {
     assert_eq!(cluster.get(b"last", deadline), Some(b"1".to_vec()));
     cluster.processes.check_alive();
 }
+// needs labs: end

@@ -1,6 +1,7 @@
 //! The playground (`make run`) works: its demo script runs to the end on a
 //! real 3-store cluster, and the binary exits 0 with no terminal on stdin.
 
+// needs labs 1, 2AA, 2AB, 2AC, 2B, 2C, 3A, 3B, 3C, 4A, 4B, 4C: begin — the playground runs a whole cluster with transactions: every lab is on its path
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -303,3 +304,4 @@ fn locks_shows_crashed_locks_and_tget_resolves_them() {
         "resolving the primary's transaction cleared its locks in the region"
     );
 }
+// needs labs: end

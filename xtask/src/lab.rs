@@ -93,6 +93,41 @@ impl fmt::Display for Lab {
     }
 }
 
+/// A set of labs, in course order: the labs a `// needs labs …` region
+/// depends on. Small and `Copy`, like the `Lab` it holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LabSet {
+    /// Bit `i` stands for `Lab::ALL[i]`.
+    bits: u16,
+}
+
+impl LabSet {
+    pub fn insert(&mut self, lab: Lab) {
+        self.bits |= 1 << lab as u16;
+    }
+
+    pub fn contains(self, lab: Lab) -> bool {
+        self.bits & (1 << lab as u16) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.bits == 0
+    }
+
+    /// The labs of the set, in course order.
+    pub fn iter(self) -> impl Iterator<Item = Lab> {
+        Lab::ALL.into_iter().filter(move |lab| self.contains(*lab))
+    }
+}
+
+impl fmt::Display for LabSet {
+    /// `2AA, 2AB`: the spelling of the marker and the handouts.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.iter().map(Lab::name).collect();
+        formatter.write_str(&names.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +151,19 @@ mod tests {
         assert_eq!(Lab::from_argument("lab2c"), Some(Lab::TwoC));
         assert_eq!(Lab::from_argument("4C"), Some(Lab::FourC));
         assert_eq!(Lab::from_argument("2"), None);
+    }
+
+    /// A set ignores duplicates and lists its labs in course order.
+    #[test]
+    fn a_lab_set_holds_its_labs_in_course_order() {
+        let mut set = LabSet::default();
+        assert!(set.is_empty());
+        set.insert(Lab::FourC);
+        set.insert(Lab::TwoAA);
+        set.insert(Lab::TwoAA);
+        assert!(set.contains(Lab::TwoAA) && set.contains(Lab::FourC));
+        assert!(!set.contains(Lab::TwoB));
+        assert_eq!(set.iter().collect::<Vec<_>>(), [Lab::TwoAA, Lab::FourC]);
+        assert_eq!(set.to_string(), "2AA, 4C");
     }
 }

@@ -11,7 +11,17 @@
 //! // staff-only: begin — why these lines are not for students
 //! ...held-out tests...
 //! // staff-only: end
+//!
+//! // needs labs 2AA, 2AB: begin — why these tests need the labs solved
+//! ...tests of code outside the labs that calls the labs' code...
+//! // needs labs: end
 //! ```
+//!
+//! A `needs labs` region is left out of a skeleton that stubs any of its
+//! labs: those tests cannot pass until the student has done the labs,
+//! and a skeleton's `make test` must fail only in the labs' own graded
+//! suites. (The graded suites themselves need no marker: failing there is
+//! the point.)
 //!
 //! The `[stub: …]` option is the code that replaces the region in the
 //! skeleton (see `rewrite`); without it the stub is a `todo!` carrying the
@@ -24,12 +34,14 @@
 use std::path::Path;
 
 use crate::error::{Error, Location};
-use crate::lab::Lab;
+use crate::lab::{Lab, LabSet};
 
 /// The prefix of a lab marker comment.
 const LAB_PREFIX: &str = "// lab ";
 /// The prefix of a staff-only marker comment.
 const STAFF_PREFIX: &str = "// staff-only";
+/// The prefix of a needs-labs marker comment.
+const NEEDS_PREFIX: &str = "// needs labs";
 /// The first line of a file the skeleton leaves out.
 const STAFF_FILE_PREFIX: &str = "//! staff-only";
 /// What separates a begin marker (and its option) from the hint.
@@ -42,6 +54,9 @@ pub enum Owner {
     Lab(Lab),
     /// Held-out material: always removed from the skeleton.
     StaffOnly,
+    /// Tests that need these labs solved: removed from a skeleton that
+    /// stubs any of them. An end marker names no labs (an empty set).
+    NeedsLabs(LabSet),
 }
 
 impl Owner {
@@ -50,6 +65,16 @@ impl Owner {
         match self {
             Owner::Lab(lab) => format!("lab {}", lab.name()),
             Owner::StaffOnly => "staff-only".to_string(),
+            Owner::NeedsLabs(_) => "needs labs".to_string(),
+        }
+    }
+
+    /// Whether an end marker of `end` closes a region of `self`: the same
+    /// lab, or the same kind for staff-only and needs-labs regions.
+    fn is_closed_by(self, end: Owner) -> bool {
+        match (self, end) {
+            (Owner::NeedsLabs(_), Owner::NeedsLabs(_)) => true,
+            _ => self == end,
         }
     }
 }
@@ -63,7 +88,8 @@ pub struct Region {
     pub begin_line: usize,
     /// The 1-based line of the end marker.
     pub end_line: usize,
-    /// The one-line hint (empty for staff-only regions).
+    /// The one-line hint (empty for staff-only regions; the reason for
+    /// needs-labs regions).
     pub hint: String,
     /// The handout link, `docs/labs/labN.md#anchor` (empty for staff-only).
     pub link: String,
@@ -139,12 +165,14 @@ pub fn scan(file: &Path, text: &str) -> Result<Vec<Region>, Vec<Error>> {
                     location,
                     what: owner.marker_name(),
                 }),
-                Some(region) if region.owner != owner => errors.push(Error::MismatchedEnd {
-                    location,
-                    found: owner.marker_name(),
-                    open: region.owner.marker_name(),
-                    open_line: region.begin_line,
-                }),
+                Some(region) if !region.owner.is_closed_by(owner) => {
+                    errors.push(Error::MismatchedEnd {
+                        location,
+                        found: owner.marker_name(),
+                        open: region.owner.marker_name(),
+                        open_line: region.begin_line,
+                    })
+                }
                 Some(mut region) => {
                     region.end_line = line_number;
                     regions.push(region);
@@ -163,6 +191,53 @@ pub fn scan(file: &Path, text: &str) -> Result<Vec<Region>, Vec<Error>> {
     } else {
         Err(errors)
     }
+}
+
+/// A needs-labs marker, after its `// needs labs` prefix:
+/// ` 2AA, 2AB: begin — why` or `: end`.
+fn parse_needs_marker(rest: &str, location: &Location) -> Result<Marker, Error> {
+    let malformed = |reason: &str| Error::MalformedMarker {
+        location: location.clone(),
+        reason: reason.to_string(),
+        text: format!("{NEEDS_PREFIX}{rest}"),
+    };
+    if rest == ": end" {
+        return Ok(Marker::End {
+            owner: Owner::NeedsLabs(LabSet::default()),
+        });
+    }
+    let Some((names, action)) = rest.split_once(':') else {
+        return Err(malformed(
+            "expected '// needs labs <LAB>, <LAB>: begin — why' or '// needs labs: end'",
+        ));
+    };
+    let mut labs = LabSet::default();
+    for name in names.split([',', ' ']).filter(|name| !name.is_empty()) {
+        let lab = Lab::from_marker(name).ok_or_else(|| Error::UnknownLab {
+            location: location.clone(),
+            name: name.to_string(),
+            known: Lab::all_names(),
+        })?;
+        labs.insert(lab);
+    }
+    if labs.is_empty() {
+        return Err(malformed("a begin marker names the labs the tests need"));
+    }
+    let Some(why) = action
+        .strip_prefix(" begin ")
+        .and_then(|after| after.trim_start().strip_prefix(HINT_SEPARATOR))
+    else {
+        return Err(malformed("expected 'begin — why' after the labs"));
+    };
+    if why.trim().is_empty() {
+        return Err(malformed("say why the tests need the labs"));
+    }
+    Ok(Marker::Begin {
+        owner: Owner::NeedsLabs(labs),
+        hint: why.trim().to_string(),
+        link: String::new(),
+        stub: None,
+    })
 }
 
 /// The marker on `line`, `None` for any other line.
@@ -190,6 +265,9 @@ fn parse_marker(line: &str, location: &Location) -> Result<Option<Marker>, Error
                 "expected '// staff-only: begin …' or '// staff-only: end'",
             ))
         };
+    }
+    if let Some(rest) = trimmed.strip_prefix(NEEDS_PREFIX) {
+        return parse_needs_marker(rest, location).map(Some);
     }
     let Some(rest) = trimmed.strip_prefix(LAB_PREFIX) else {
         return Ok(None);
@@ -353,6 +431,37 @@ mod tests {
         assert_eq!(regions[0].owner, Owner::StaffOnly);
         assert!(is_staff_only_file("//! staff-only: held-out tests\n"));
         assert!(!is_staff_only_file("//! tests\n// staff-only\n"));
+    }
+
+    /// A needs-labs region reads its labs and its reason, and any end
+    /// marker of the kind closes it.
+    #[test]
+    fn needs_labs_regions_name_their_labs_and_why() {
+        let text = "// needs labs 2AA, 2AB: begin — drives a whole raft group\nmod prevote;\n// needs labs: end\n";
+        let regions = scan_text(text).unwrap();
+        let mut labs = LabSet::default();
+        labs.insert(Lab::TwoAA);
+        labs.insert(Lab::TwoAB);
+        assert_eq!(regions[0].owner, Owner::NeedsLabs(labs));
+        assert_eq!(regions[0].hint, "drives a whole raft group");
+        assert_eq!((regions[0].begin_line, regions[0].end_line), (1, 3));
+    }
+
+    /// A needs-labs marker without labs, without a reason or naming an
+    /// unknown lab is refused with its line.
+    #[test]
+    fn malformed_needs_labs_markers_are_refused() {
+        // The refused begin leaves its end unmatched: the first error is
+        // the begin's.
+        let first_error = |text: &str| scan_text(text).unwrap_err()[0].to_string();
+        assert!(
+            first_error("// needs labs: begin — x\n// needs labs: end\n")
+                .starts_with("src/x.rs:1: ")
+        );
+        assert!(first_error("// needs labs 2B: begin\n// needs labs: end\n")
+            .starts_with("src/x.rs:1: "));
+        let unknown = first_error("// needs labs 2B, 9Z: begin — x\n// needs labs: end\n");
+        assert!(unknown.contains("9Z"), "{unknown}");
     }
 
     #[test]

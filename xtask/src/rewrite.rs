@@ -18,7 +18,8 @@
 //! The stub is the marker's `[stub: CODE]` when it has one, else
 //! `todo!("lab 2C: <hint>")`. The marker lines themselves stay, so the
 //! student sees where the work goes. Staff-only regions are removed with
-//! their markers.
+//! their markers, and so are needs-labs regions when a lab they need is
+//! stubbed (a one-line comment says what was left out and why).
 
 use std::path::Path;
 
@@ -27,7 +28,7 @@ use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 
 use crate::error::{Error, Location, Result};
-use crate::lab::Lab;
+use crate::lab::{Lab, LabSet};
 use crate::markers::{Owner, Region};
 
 /// One stub written into the skeleton, for LABS.md.
@@ -55,12 +56,23 @@ pub struct RemovedHelper {
     pub function: String,
 }
 
+/// Tests left out because they need a stubbed lab, for LABS.md.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftOutTests {
+    /// The labs they need.
+    pub labs: LabSet,
+    /// The 1-based line of the comment that replaced them, in the output.
+    pub line: usize,
+    pub why: String,
+}
+
 /// A file after rewriting.
 #[derive(Debug, Default)]
 pub struct Rewritten {
     pub text: String,
     pub stubs: Vec<Stub>,
     pub removed: Vec<RemovedHelper>,
+    pub left_out: Vec<LeftOutTests>,
 }
 
 /// What one lab region turns into, decided from the parsed file.
@@ -110,6 +122,7 @@ pub fn rewrite(
     // Apply from the last region to the first, so earlier offsets hold.
     let mut output = text.to_string();
     let mut records = Vec::new();
+    let mut left_out_regions = Vec::new();
     let mut plans = plans.into_iter().rev();
     for region in regions.iter().rev() {
         match region.owner {
@@ -117,6 +130,22 @@ pub fn rewrite(
                 let start = lines.line_start(region.begin_line);
                 let end = lines.line_start(region.end_line + 1);
                 output.replace_range(start..end, "");
+            }
+            Owner::NeedsLabs(labs) => {
+                if !labs.iter().any(chosen) {
+                    continue;
+                }
+                let start = lines.line_start(region.begin_line);
+                let end = lines.line_start(region.end_line + 1);
+                let indent: String = text[start..].chars().take_while(|c| *c == ' ').collect();
+                // Not marker syntax, so the skeleton's own marker check
+                // reads it as an ordinary comment.
+                let note = format!(
+                    "{indent}// (left out of this skeleton until labs {labs} are done: {})\n",
+                    region.hint
+                );
+                output.replace_range(start..end, &note);
+                left_out_regions.push(region);
             }
             Owner::Lab(lab) => {
                 let Some(plan) = plans.next() else {
@@ -145,8 +174,32 @@ pub fn rewrite(
         })
         .map(|(index, _)| index + 1)
         .collect();
+    // And the notes that replaced needs-labs regions, in order.
+    let note_lines: Vec<usize> = output
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            line.trim_start()
+                .starts_with("// (left out of this skeleton")
+        })
+        .map(|(index, _)| index + 1)
+        .collect();
+    left_out_regions.reverse();
+    let left_out = left_out_regions
+        .iter()
+        .zip(note_lines)
+        .filter_map(|(region, line)| match region.owner {
+            Owner::NeedsLabs(labs) => Some(LeftOutTests {
+                labs,
+                line,
+                why: region.hint.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
     let mut rewritten = Rewritten {
         text: output,
+        left_out,
         ..Rewritten::default()
     };
     for (region, plan) in records {

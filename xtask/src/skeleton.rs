@@ -10,7 +10,11 @@ use std::process::{Command, Stdio};
 use crate::error::{Error, Location, Result};
 use crate::lab::Lab;
 use crate::markers::{self, Owner};
-use crate::rewrite::{self, RemovedHelper, Stub};
+use crate::rewrite::{self, LeftOutTests, RemovedHelper, Stub};
+
+/// The file a generated tree has at its top, listing its stubs; its
+/// presence is what marks a tree as generated.
+const LABS_FILE: &str = "LABS.md";
 
 /// Directories never copied: version control and build output.
 const SKIPPED_DIRECTORIES: [&str; 2] = [".git", "target"];
@@ -46,6 +50,8 @@ pub struct Summary {
     pub removed: Vec<(PathBuf, RemovedHelper)>,
     /// Staff-only files left out.
     pub staff_files: Vec<PathBuf>,
+    /// Tests left out because they need a stubbed lab.
+    pub left_out: Vec<(PathBuf, LeftOutTests)>,
     /// Lab regions per lab, in the whole tree.
     pub regions_per_lab: Vec<(Lab, usize)>,
 }
@@ -60,6 +66,13 @@ pub fn check(root: &Path) -> Result<Summary> {
         staff_files,
         ..Summary::default()
     };
+    summary.regions_per_lab = count_regions(&files);
+    if root.join(LABS_FILE).is_file() {
+        // A generated tree: its regions hold stubs (some empty) or a
+        // student's work in progress, which need not be stub-able again.
+        // The markers themselves were checked above.
+        return Ok(summary);
+    }
     let mut errors = Vec::new();
     for file in &files {
         match rewrite::rewrite(&file.path, &file.text, &file.regions, &|_| true) {
@@ -72,7 +85,6 @@ pub fn check(root: &Path) -> Result<Summary> {
         }
     }
     Error::from_list(errors)?;
-    summary.regions_per_lab = count_regions(&files);
     Ok(summary)
 }
 
@@ -135,8 +147,17 @@ pub fn generate(root: &Path, out: &Path, chosen: &BTreeSet<Lab>) -> Result<Summa
                 .into_iter()
                 .map(|helper| (file.path.clone(), helper)),
         );
+        summary.left_out.extend(
+            rewritten
+                .left_out
+                .into_iter()
+                .map(|left_out| (file.path.clone(), left_out)),
+        );
     }
     Error::from_list(errors)?;
+    for crate_root in &crate_roots {
+        compile_only_doc_examples(&root, crate_root, &mut changed)?;
+    }
     for crate_root in crate_roots {
         let text = match changed.get(&crate_root) {
             Some(text) => text.clone(),
@@ -162,13 +183,77 @@ pub fn generate(root: &Path, out: &Path, chosen: &BTreeSet<Lab>) -> Result<Summa
         &summary.staff_files,
         &mut kept,
     )?;
-    kept.insert(PathBuf::from("LABS.md"));
+    kept.insert(PathBuf::from(LABS_FILE));
     remove_stale_files(&out, &out, &kept)?;
     write_if_changed(
-        &out.join("LABS.md"),
+        &out.join(LABS_FILE),
         labs_markdown(chosen, &summary).as_bytes(),
     )?;
     Ok(summary)
+}
+
+/// Makes the doc examples of the crate whose root file is `crate_root`
+/// compile-only (`no_run`): in a crate with stubs they would call a
+/// stub, and a skeleton's `make test` must fail only in the labs' graded
+/// suites. They still compile, so they stay true to the API. Reads every
+/// source file of the crate (from `changed` when already rewritten).
+fn compile_only_doc_examples(
+    root: &Path,
+    crate_root: &Path,
+    changed: &mut BTreeMap<PathBuf, String>,
+) -> Result<()> {
+    let Some(source_dir) = crate_root.parent() else {
+        return Ok(());
+    };
+    let mut paths = Vec::new();
+    list_rust_files(root, &root.join(source_dir), &mut paths)?;
+    for path in paths {
+        let text = match changed.get(&path) {
+            Some(text) => text.clone(),
+            None => {
+                let absolute = root.join(&path);
+                std::fs::read_to_string(&absolute).map_err(|error| Error::io(&absolute, error))?
+            }
+        };
+        let compile_only = compile_only_fences(&text);
+        if compile_only != text {
+            changed.insert(path, compile_only);
+        }
+    }
+    Ok(())
+}
+
+/// `text` with each doc-comment code fence that rustdoc would run
+/// (```` ``` ```` or ```` ```rust ````) opened as ```` ```no_run ````.
+fn compile_only_fences(text: &str) -> String {
+    let mut output = String::with_capacity(text.len() + 64);
+    let mut inside_fence = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let comment = ["//! ", "/// ", "//!", "///"]
+            .into_iter()
+            .find_map(|prefix| trimmed.strip_prefix(prefix));
+        let Some(content) = comment else {
+            output.push_str(line);
+            continue;
+        };
+        let content = content.trim();
+        if !content.starts_with("```") {
+            output.push_str(line);
+            continue;
+        }
+        let runs = matches!(content, "```" | "```rust");
+        if !inside_fence && runs {
+            let fence_at = line.find("```").unwrap_or(line.len());
+            output.push_str(&line[..fence_at]);
+            output.push_str("```no_run");
+            output.push_str(&line[fence_at + content.len()..]);
+        } else {
+            output.push_str(line);
+        }
+        inside_fence = !inside_fence;
+    }
+    output
 }
 
 /// Every `.rs` file of the tree with its markers (staff-only files apart),
@@ -196,7 +281,7 @@ fn read_marked_files(root: &Path) -> Result<(Vec<MarkedFile>, Vec<PathBuf>)> {
             }
         };
         for region in &regions {
-            if region.owner == Owner::StaffOnly {
+            if !matches!(region.owner, Owner::Lab(_)) {
                 continue;
             }
             if let Err(reason) = markers::check_link(root, &region.link) {
@@ -304,7 +389,7 @@ fn prepare_output(root: &Path, out: &Path) -> Result<()> {
         );
     }
     let mut entries = std::fs::read_dir(out).map_err(|error| Error::io(out, error))?;
-    if entries.next().is_some() && !out.join("LABS.md").is_file() {
+    if entries.next().is_some() && !out.join(LABS_FILE).is_file() {
         return refuse(
             "it exists and is not an earlier skeleton (no LABS.md); choose an empty or new directory"
                 .to_string(),
@@ -549,6 +634,31 @@ fn labs_markdown(chosen: &BTreeSet<Lab>, summary: &Summary) -> String {
             );
         }
     }
+    if !summary.left_out.is_empty() {
+        text.push_str(
+            "\n## Tests left out until their labs are done\n\n\
+             These tests exercise code outside the labs that calls the labs' code,\n\
+             so they cannot pass while those labs are stubs. The full course tree\n\
+             has them; a comment marks where each group was.\n\n\
+             | where | needs labs | what |\n|---|---|---|\n",
+        );
+        for (path, left_out) in &summary.left_out {
+            let _ = writeln!(
+                text,
+                "| `{}:{}` | {} | {} |",
+                path.display(),
+                left_out.line,
+                left_out.labs,
+                left_out.why.replace('|', "\\|")
+            );
+        }
+    }
+    if !summary.stubs.is_empty() {
+        text.push_str(
+            "\nDoc examples of the crates with stubs are compiled but not run here\n\
+             (`no_run`): they would call your stubs.\n",
+        );
+    }
     text
 }
 
@@ -684,6 +794,75 @@ mod tests {
             message.starts_with("kv/src/store.rs:4: docs/labs/lab1.md does not name `Store::get`"),
             "{message}"
         );
+    }
+
+    /// Tests in a needs-labs region leave a skeleton that stubs one of
+    /// their labs (with a note, and a LABS.md row) and stay in one that
+    /// does not.
+    #[test]
+    fn needs_labs_regions_leave_only_skeletons_that_stub_their_labs() {
+        let tree = tree();
+        tree.write(
+            "kv/tests/whole.rs",
+            "//! Whole-store tests.\n\n// needs labs 1: begin — reads through the store\n#[test]\nfn reads() {}\n// needs labs: end\n",
+        );
+        let out = Scratch::new("needs");
+        let summary = generate(&tree.0, &out.0, &BTreeSet::from([Lab::One])).unwrap();
+        let whole = std::fs::read_to_string(out.0.join("kv/tests/whole.rs")).unwrap();
+        assert_eq!(
+            whole,
+            "//! Whole-store tests.\n\n// (left out of this skeleton until labs 1 are done: reads through the store)\n"
+        );
+        assert_eq!(summary.left_out.len(), 1);
+        assert_eq!(summary.left_out[0].1.line, 3);
+        let labs = std::fs::read_to_string(out.0.join("LABS.md")).unwrap();
+        assert!(
+            labs.contains("| `kv/tests/whole.rs:3` | 1 | reads through the store |"),
+            "{labs}"
+        );
+        // The skeleton's own marker check accepts the note.
+        check(&out.0).unwrap();
+
+        generate(&tree.0, &out.0, &BTreeSet::from([Lab::FourC])).unwrap();
+        let whole = std::fs::read_to_string(out.0.join("kv/tests/whole.rs")).unwrap();
+        assert!(whole.contains("fn reads() {}"), "{whole}");
+    }
+
+    /// Doc examples that rustdoc would run become `no_run` in a crate with
+    /// stubs; `text` and already compile-only fences stay as they are.
+    #[test]
+    fn doc_examples_of_crates_with_stubs_only_compile() {
+        let text = "//! ```\n//! run();\n//! ```\n//!\n//! ```text\n//! a\n//! ```\n/// ```rust\n/// b();\n/// ```\nfn c() {}\n";
+        assert_eq!(
+            compile_only_fences(text),
+            "//! ```no_run\n//! run();\n//! ```\n//!\n//! ```text\n//! a\n//! ```\n/// ```no_run\n/// b();\n/// ```\nfn c() {}\n"
+        );
+        let tree = tree();
+        tree.write(
+            "kv/src/lib.rs",
+            "//! The kv crate.\n//! ```\n//! kv::run();\n//! ```\n\nmod store;\n",
+        );
+        let out = Scratch::new("doc-examples");
+        generate(&tree.0, &out.0, &BTreeSet::from([Lab::One])).unwrap();
+        let lib = std::fs::read_to_string(out.0.join("kv/src/lib.rs")).unwrap();
+        assert!(lib.contains("//! ```no_run\n//! kv::run();"), "{lib}");
+    }
+
+    /// A generated tree's regions hold stubs (an empty one among them) or
+    /// a student's work: its marker check does not ask them to be stub-able.
+    #[test]
+    fn a_generated_tree_passes_its_own_marker_check() {
+        let tree = tree();
+        tree.write(
+            "kv/src/empty.rs",
+            "fn f() {\n    // lab 1: begin [stub: ] — do it (docs/labs/lab1.md#storage)\n    let _x = 1;\n    // lab 1: end\n}\n",
+        );
+        let out = Scratch::new("generated-check");
+        generate(&tree.0, &out.0, &BTreeSet::from([Lab::One])).unwrap();
+        check(&out.0).unwrap();
+        // A broken marker is still found there.
+        out.write("kv/src/broken.rs", "// lab 1: end\n");
+        assert!(check(&out.0).is_err());
     }
 
     /// The markers of this repository: what `make test` checks on every

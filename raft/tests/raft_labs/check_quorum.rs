@@ -6,6 +6,7 @@
 //! deposing a healthy leader; a stale leader or stuck candidate still
 //! learns the current term from the answers to its messages.
 
+// needs labs 2AA, 2AB: begin — check-quorum tests drive whole raft groups through elections and replication
 use proto::eraftpb::MessageType;
 use raft::{MemStorage, Raft, StateRole};
 
@@ -268,3 +269,4 @@ fn test_stale_leader_learns_new_term_after_partition() {
     network.send(vec![new_beat(2)]);
     assert_eq!(network.peer(1).leader_id, 2);
 }
+// needs labs: end

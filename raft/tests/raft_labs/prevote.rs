@@ -7,6 +7,7 @@
 //! These tests drive single nodes message by message, and small networks
 //! through partitions, with PreVote on (and, for contrast, off).
 
+// needs labs 2AA, 2AB: begin — pre-vote tests drive whole raft groups through elections and replication
 use proto::eraftpb::{Message, MessageType};
 use raft::{MemStorage, Raft, StateRole, INVALID_ID};
 
@@ -390,3 +391,4 @@ fn test_pre_vote_config_flag_controls_campaign_kind() {
     assert_eq!(without_pre_vote.state, StateRole::Candidate);
     assert_eq!(without_pre_vote.term, 1);
 }
+// needs labs: end

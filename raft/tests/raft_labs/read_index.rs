@@ -6,6 +6,7 @@
 //! since before that its commit index may lag. A follower forwards the
 //! request to its leader and gets the read index back.
 
+// needs labs 2AA, 2AB, 2AC: begin — read-index tests run elections, replication and RawNode Readys
 use proto::eraftpb::{Message, MessageType};
 use raft::{MemStorage, RawNode, ReadState, StateRole};
 
@@ -200,3 +201,4 @@ fn test_raw_node_read_index_in_ready() {
         "a read state is handed out once"
     );
 }
+// needs labs: end

@@ -24,6 +24,7 @@
 //! Replay one seed with `TINYKV_SEED=<seed>`; run more seeds with
 //! `TINYKV_SIM_SEEDS=<n>`. Every failure message names its seed.
 
+// needs labs 2AA, 2AB, 2AC, 2C, 3A: begin — the randomized simulation runs every raft lab at once: elections, replication, Readys, snapshots, membership changes
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
@@ -1224,3 +1225,4 @@ fn safety_with_frequent_conf_changes() {
         SimulationOptions::frequent_conf_changes(),
     );
 }
+// needs labs: end
