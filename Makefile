@@ -15,7 +15,7 @@ LOAD ?= 2
 OUT ?=
 FROM ?=
 
-.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench bench-raft doc clean skeleton check-skeletons
+.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench bench-raft doc clean skeleton check-skeletons lint-skeletons
 
 all: test
 
@@ -61,6 +61,12 @@ skeleton: setup
 ## suite and passes every earlier lab's; prints a table. Long: about an hour.
 check-skeletons: setup
 	@bash scripts/check-skeletons.sh $(LAB)
+
+## lint-skeletons: every lab's skeleton (and the all-labs one) passes
+## rustfmt and clippy -D warnings on every target; what CI runs after
+## `make test`. Minutes, not hours: it type-checks, it does not build or run.
+lint-skeletons: setup
+	@CHECK_ONLY=1 bash scripts/check-skeletons.sh
 
 ## stress: a lab's suite RUNS times with LOAD busy loops keeping the cores
 ## busy (LAB=2c RUNS=10 LOAD=2; LAB=all for every lab): per-run lines, then

@@ -5,7 +5,9 @@
 #
 #   scripts/check-skeletons.sh              every lab, the full proof
 #   scripts/check-skeletons.sh 2b 2c        those labs only
-#   BUILD_ONLY=1 scripts/check-skeletons.sh each skeleton only builds (CI)
+#   BUILD_ONLY=1 scripts/check-skeletons.sh each skeleton only builds
+#   CHECK_ONLY=1 scripts/check-skeletons.sh each skeleton passes rustfmt and
+#                                           clippy -D warnings, every target (CI)
 #
 # One skeleton directory is reused for every lab (SKELETON_DIR, default
 # $CARGO_TARGET_DIR/skeleton-check): the generator only rewrites the files
@@ -30,6 +32,7 @@ CARGO=${CARGO:-cargo}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tinykv-rs/target}
 SKELETON_DIR=${SKELETON_DIR:-$CARGO_TARGET_DIR/skeleton-check}
 BUILD_ONLY=${BUILD_ONLY:-0}
+CHECK_ONLY=${CHECK_ONLY:-0}
 # A stubbed lab's cluster tests fail by timing out; this bounds a suite
 # that would hang instead (its unfinished tests count as failing).
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-1800}
@@ -39,8 +42,13 @@ FEATURES="--features tinykv-tests/failpoints"
 ALL_LABS=(1 2aa 2ab 2ac 2b 2c 3a 3b 3c 4a 4b 4c)
 
 labs=("$@")
-[ ${#labs[@]} -eq 0 ] && labs=("${ALL_LABS[@]}")
+if [ ${#labs[@]} -eq 0 ]; then
+    labs=("${ALL_LABS[@]}")
+    # The course's starting point (every lab stubbed) is linted too.
+    [ "$CHECK_ONLY" = 1 ] && labs+=(all)
+fi
 for lab in "${labs[@]}"; do
+    [ "$lab" = all ] && [ "$CHECK_ONLY" = 1 ] && continue
     if [[ ! " ${ALL_LABS[*]} " == *" $lab "* ]]; then
         echo "check-skeletons: unknown lab '$lab'; labs are: ${ALL_LABS[*]}" >&2
         exit 2
@@ -67,13 +75,28 @@ rows=()
 failed=0
 for lab in "${labs[@]}"; do
     lab_start=$(date +%s.%N)
-    if ! "$CARGO_TARGET_DIR/debug/xtask" skeleton --labs "$lab" --out "$SKELETON_DIR" >"$work/generate.txt" 2>&1; then
+    if [ "$lab" = all ]; then which=(--all); else which=(--labs "$lab"); fi
+    if ! "$CARGO_TARGET_DIR/debug/xtask" skeleton "${which[@]}" --out "$SKELETON_DIR" >"$work/generate.txt" 2>&1; then
         cat "$work/generate.txt" >&2
         echo "check-skeletons: cannot generate the lab $lab skeleton" >&2
         exit 1
     fi
     stubs=$(sed -n 's/.*: \([0-9]*\) stubs.*/\1/p' "$work/generate.txt")
 
+    if [ "$CHECK_ONLY" = 1 ]; then
+        # Type-checks every target (tests included) without code generation:
+        # a fraction of a build, and the lints a student's `make test` runs.
+        echo "check-skeletons: lab $lab: $stubs stubs; rustfmt and clippy..." >&2
+        if (cd "$SKELETON_DIR" && "$CARGO" fmt --all -- --check) >"$work/check-$lab.log" 2>&1 &&
+            skeleton_cargo clippy --workspace --all-targets $FEATURES -q -- -D warnings >>"$work/check-$lab.log" 2>&1; then
+            rows+=("$(printf '%-5s %5s  %-22s %-26s %6ss  %s' "$lab" "$stubs" "(not run)" "(not run)" "$(seconds_since "$lab_start")" "clippy-clean")")
+        else
+            tail -40 "$work/check-$lab.log" >&2
+            rows+=("$(printf '%-5s %5s  %-22s %-26s %6ss  %s' "$lab" "$stubs" "-" "-" "$(seconds_since "$lab_start")" "CHECK FAILED")")
+            failed=1
+        fi
+        continue
+    fi
     echo "check-skeletons: lab $lab: $stubs stubs; building..." >&2
     build_start=$(date +%s.%N)
     if ! skeleton_cargo test --workspace $FEATURES --no-run -q >"$work/build-$lab.log" 2>&1; then
