@@ -4,6 +4,7 @@
 //! ```text
 //! tinykv scheduler --addr 127.0.0.1:2379  --data-dir /tmp/tinykv/scheduler
 //! tinykv server    --addr 127.0.0.1:20160 --data-dir /tmp/tinykv/store-1 --scheduler 127.0.0.1:2379
+//! tinykv cluster up --stores 3     # both, as background processes (see cluster.rs)
 //! tinykv --help, tinykv server --help
 //! ```
 //!
@@ -28,9 +29,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+// The subcommands' modules sit in `tinykv/`, as a module file's children
+// do; a binary's root would look for them beside itself, where cargo would
+// take each for a binary of its own.
+#[path = "tinykv/cluster.rs"]
+mod cluster;
+
 use clap::{Args, Parser, Subcommand};
 use log::{error, info};
 use network::{SchedulerNode, SchedulerNodeOptions, StoreNode, StoreNodeOptions};
+use tokio::runtime::Handle;
 
 /// The tinykv-rs cluster processes.
 #[derive(Parser, Debug)]
@@ -49,6 +57,9 @@ enum Command {
     /// directory joins the cluster through the scheduler (bootstrapping it
     /// if it is new); an existing one restarts its store.
     Server(ServerArgs),
+    /// A local cluster of background processes: `up`, `down`, `kill`,
+    /// `start`, `status` (see docs/cluster.md).
+    Cluster(cluster::ClusterArgs),
 }
 
 #[derive(Args, Debug)]
@@ -98,7 +109,26 @@ enum Node {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = Cli::parse();
+    match Cli::parse().command {
+        Command::Scheduler(args) => run_node(move |runtime| {
+            let mut options = SchedulerNodeOptions::new(&args.addr, args.data_dir);
+            options.schedule_interval = Duration::from_millis(args.schedule_interval_ms.max(1));
+            SchedulerNode::start(runtime, options).map(Node::Scheduler)
+        }),
+        Command::Server(args) => run_node(move |runtime| {
+            let mut options = StoreNodeOptions::new(&args.addr, args.data_dir, &args.scheduler);
+            if args.test_timers {
+                options.config = raftstore::Config::for_tests();
+            }
+            StoreNode::start(runtime, options).map(Node::Store)
+        }),
+        Command::Cluster(args) => cluster::run(args),
+    }
+}
+
+/// Starts a node on a tokio runtime of its own, runs it until SIGINT or
+/// SIGTERM, then stops it.
+fn run_node(start: impl FnOnce(Handle) -> network::Result<Node>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .thread_name("grpc")
         .enable_all()
@@ -110,21 +140,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let started = match cli.command {
-        Command::Scheduler(args) => {
-            let mut options = SchedulerNodeOptions::new(&args.addr, args.data_dir);
-            options.schedule_interval = Duration::from_millis(args.schedule_interval_ms.max(1));
-            SchedulerNode::start(runtime.handle().clone(), options).map(Node::Scheduler)
-        }
-        Command::Server(args) => {
-            let mut options = StoreNodeOptions::new(&args.addr, args.data_dir, &args.scheduler);
-            if args.test_timers {
-                options.config = raftstore::Config::for_tests();
-            }
-            StoreNode::start(runtime.handle().clone(), options).map(Node::Store)
-        }
-    };
-    let node = match started {
+    let node = match start(runtime.handle().clone()) {
         Ok(node) => node,
         Err(error) => {
             error!("cannot start: {error}");
