@@ -7,7 +7,12 @@
 //! every child and removes the directory, and on a failure prints the tail
 //! of each process's log (`<data>/<name>.log`).
 //!
+//! `cluster_commands.rs` drives the same binary through its `tinykv
+//! cluster` commands instead.
+//!
 //! Run alone: `cargo test -p tinykv-tests --test e2e`.
+
+mod cluster_commands;
 
 use std::fs::OpenOptions;
 use std::net::TcpListener;
