@@ -66,7 +66,7 @@ impl EtcdCluster {
             client_addresses,
             dir,
         };
-        for member in 0..3 {
+        for (member, peer_url) in peer_urls.iter().enumerate() {
             let name = format!("member-{member}");
             let log = File::create(cluster.dir.path().join(format!("{name}.log")))?;
             let client_url = format!("http://{}", cluster.client_addresses[member]);
@@ -77,8 +77,8 @@ impl EtcdCluster {
                 .arg(cluster.dir.path().join(&name))
                 .args(["--listen-client-urls", &client_url])
                 .args(["--advertise-client-urls", &client_url])
-                .args(["--listen-peer-urls", &peer_urls[member]])
-                .args(["--initial-advertise-peer-urls", &peer_urls[member]])
+                .args(["--listen-peer-urls", peer_url])
+                .args(["--initial-advertise-peer-urls", peer_url])
                 .args(["--initial-cluster", &initial_cluster])
                 .args(["--initial-cluster-state", "new"])
                 .args(["--initial-cluster-token", "tinykv-bench"])
