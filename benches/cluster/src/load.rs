@@ -51,40 +51,59 @@ impl LoadReport {
     }
 }
 
-/// One client's record: latencies of the writes completed in the counted
-/// window, and its failures there.
-#[derive(Default)]
-struct ClientRecord {
+/// One client's run: what it puts next, and what came of its puts.
+struct ClientRun {
+    client: usize,
+    sequence: u64,
+    value: Vec<u8>,
+    counted_from: Instant,
+    until: Instant,
+    /// Latencies of the writes started in the counted window.
     latencies: Vec<Duration>,
+    /// Failures among them.
     errors: u64,
 }
 
-/// The key of a client's `sequence`-th put: unique, so every put is a new
-/// key for both systems.
-fn key(client: usize, sequence: u64) -> Vec<u8> {
-    format!("bench-{client:03}-{sequence:012}").into_bytes()
+impl ClientRun {
+    fn new(client: usize, spec: &LoadSpec, (counted_from, until): (Instant, Instant)) -> ClientRun {
+        ClientRun {
+            client,
+            sequence: 0,
+            value: vec![b'v'; spec.value_size],
+            counted_from,
+            until,
+            latencies: Vec::new(),
+            errors: 0,
+        }
+    }
+
+    /// The next put's key (fresh: every put is a new key for both systems)
+    /// and value, and its start; None once the time is up or on Ctrl-C.
+    fn next(&mut self) -> Option<(Vec<u8>, Vec<u8>, Instant)> {
+        if Instant::now() >= self.until || INTERRUPTED.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.sequence += 1;
+        let key = format!("bench-{:03}-{:012}", self.client, self.sequence).into_bytes();
+        Some((key, self.value.clone(), Instant::now()))
+    }
+
+    /// Records a finished put if it started in the counted window.
+    fn finish(&mut self, started: Instant, outcome: Result<(), String>) {
+        if started < self.counted_from {
+            return;
+        }
+        match outcome {
+            Ok(()) => self.latencies.push(started.elapsed()),
+            Err(_) => self.errors += 1,
+        }
+    }
 }
 
 /// When counting starts and when everything stops.
 fn window(spec: &LoadSpec) -> (Instant, Instant) {
     let counted_from = Instant::now() + spec.warmup;
     (counted_from, counted_from + spec.duration)
-}
-
-/// Records one finished put if it started in the counted window.
-fn record(
-    record: &mut ClientRecord,
-    started: Instant,
-    counted_from: Instant,
-    result: Result<(), String>,
-) {
-    if started < counted_from {
-        return;
-    }
-    match result {
-        Ok(()) => record.latencies.push(started.elapsed()),
-        Err(_) => record.errors += 1,
-    }
 }
 
 /// Runs `spec.clients` tasks calling `put(key, value)` in a loop.
@@ -97,26 +116,24 @@ where
     let tasks: Vec<_> = (0..spec.clients)
         .map(|client| {
             let put = put.clone();
+            let mut run = ClientRun::new(client, &spec, (counted_from, until));
             tokio::spawn(async move {
-                let mut result = ClientRecord::default();
-                let value = vec![b'v'; spec.value_size];
-                let mut sequence = 0;
-                while Instant::now() < until && !INTERRUPTED.load(Ordering::Relaxed) {
-                    sequence += 1;
-                    let started = Instant::now();
-                    let outcome = put(key(client, sequence), value.clone()).await;
-                    record(&mut result, started, counted_from, outcome);
+                while let Some((key, value, started)) = run.next() {
+                    let outcome = put(key, value).await;
+                    run.finish(started, outcome);
                 }
-                result
+                run
             })
         })
         .collect();
-    let mut records = Vec::new();
+    let mut runs = Vec::new();
     for task in tasks {
         // A client task that panicked counts as no writes.
-        records.push(task.await.unwrap_or_default());
+        if let Ok(run) = task.await {
+            runs.push(run);
+        }
     }
-    summarize(records, counted_from, until)
+    summarize(runs, counted_from, until)
 }
 
 /// Runs `spec.clients` threads calling `put(key, value)` in a loop.
@@ -128,33 +145,26 @@ where
     let threads: Vec<_> = (0..spec.clients)
         .map(|client| {
             let put = put.clone();
+            let mut run = ClientRun::new(client, &spec, (counted_from, until));
             std::thread::spawn(move || {
-                let mut result = ClientRecord::default();
-                let value = vec![b'v'; spec.value_size];
-                let mut sequence = 0;
-                while Instant::now() < until && !INTERRUPTED.load(Ordering::Relaxed) {
-                    sequence += 1;
-                    let started = Instant::now();
-                    let outcome = put(key(client, sequence), value.clone());
-                    record(&mut result, started, counted_from, outcome);
+                while let Some((key, value, started)) = run.next() {
+                    let outcome = put(key, value);
+                    run.finish(started, outcome);
                 }
-                result
+                run
             })
         })
         .collect();
-    let records = threads
+    let runs = threads
         .into_iter()
-        .map(|thread| thread.join().unwrap_or_default())
+        .filter_map(|thread| thread.join().ok())
         .collect();
-    summarize(records, counted_from, until)
+    summarize(runs, counted_from, until)
 }
 
-fn summarize(records: Vec<ClientRecord>, counted_from: Instant, until: Instant) -> LoadReport {
-    let errors = records.iter().map(|record| record.errors).sum();
-    let mut latencies: Vec<Duration> = records
-        .into_iter()
-        .flat_map(|record| record.latencies)
-        .collect();
+fn summarize(runs: Vec<ClientRun>, counted_from: Instant, until: Instant) -> LoadReport {
+    let errors = runs.iter().map(|run| run.errors).sum();
+    let mut latencies: Vec<Duration> = runs.into_iter().flat_map(|run| run.latencies).collect();
     latencies.sort_unstable();
     let percentile = |fraction: f64| {
         if latencies.is_empty() {

@@ -198,18 +198,33 @@ fn measure_tinykv(
         let _entered = runtime.enter();
         TinyKvTarget::new(&stopper.0.store_addresses())?
     };
-    let mut column = Vec::new();
-    for spec in specs {
+    let column = measure_async("tinykv", specs, runtime, move |key, value| {
         let target = target.clone();
-        let report = runtime.block_on(drive_async(*spec, move |key, value| {
-            let target = target.clone();
-            async move { target.put(key, value).await }
-        }));
-        print_line("tinykv", spec, &report);
-        column.push(Some(report));
-    }
+        async move { target.put(key, value).await }
+    });
     drop(stopper);
     Ok(column)
+}
+
+/// Every measurement of `specs` with `put` as the clients' call.
+fn measure_async<Put, Fut>(
+    system: &str,
+    specs: &[LoadSpec],
+    runtime: &tokio::runtime::Runtime,
+    put: Put,
+) -> Column
+where
+    Put: Fn(Vec<u8>, Vec<u8>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = std::result::Result<(), String>> + Send,
+{
+    specs
+        .iter()
+        .map(|spec| {
+            let report = runtime.block_on(drive_async(*spec, put.clone()));
+            print_line(system, spec, &report);
+            Some(report)
+        })
+        .collect()
 }
 
 /// `--etcd`, or `etcd` on the PATH.
@@ -231,17 +246,10 @@ fn measure_etcd(
     let mut cluster = EtcdCluster::start(binary)?;
     let target = runtime.block_on(cluster.leader_target())?;
     println!("etcd: 3 members up ({})", binary.display());
-    let mut column = Vec::new();
-    for spec in specs {
+    Ok(measure_async("etcd", specs, runtime, move |key, value| {
         let target = target.clone();
-        let report = runtime.block_on(drive_async(*spec, move |key, value| {
-            let target = target.clone();
-            async move { target.put(key, value).await }
-        }));
-        print_line("etcd", spec, &report);
-        column.push(Some(report));
-    }
-    Ok(column)
+        async move { target.put(key, value).await }
+    }))
 }
 
 fn measure_in_process(specs: &[LoadSpec]) -> Column {

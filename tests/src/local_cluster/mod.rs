@@ -333,7 +333,10 @@ impl LocalCluster {
     pub fn kill(&mut self, name: &str) -> Result<ProcessRecord> {
         let record = self.state.process(name)?.clone();
         process::signal(&record, process::KILL)?;
-        self.wait_gone(std::slice::from_ref(&record), Instant::now() + KILL_DEADLINE)?;
+        self.wait_gone(
+            std::slice::from_ref(&record),
+            Instant::now() + KILL_DEADLINE,
+        )?;
         Ok(record)
     }
 

@@ -95,26 +95,24 @@ impl ClusterState {
 
     /// The record named `name`; `store-2`, `2` and `scheduler` are accepted.
     pub fn process(&self, name: &str) -> Result<&ProcessRecord> {
-        let wanted = canonical_name(name);
-        self.processes
-            .iter()
-            .find(|record| record.name == wanted)
-            .ok_or_else(|| LocalClusterError::UnknownProcess {
-                name: name.to_string(),
-                known: self.names(),
-            })
+        let index = self.index_of(name)?;
+        Ok(&self.processes[index])
     }
 
     /// The mutable record named `name` (see [`ClusterState::process`]).
     pub fn process_mut(&mut self, name: &str) -> Result<&mut ProcessRecord> {
-        let known = self.names();
+        let index = self.index_of(name)?;
+        Ok(&mut self.processes[index])
+    }
+
+    fn index_of(&self, name: &str) -> Result<usize> {
         let wanted = canonical_name(name);
         self.processes
-            .iter_mut()
-            .find(|record| record.name == wanted)
+            .iter()
+            .position(|record| record.name == wanted)
             .ok_or_else(|| LocalClusterError::UnknownProcess {
                 name: name.to_string(),
-                known,
+                known: self.names(),
             })
     }
 
