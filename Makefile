@@ -15,7 +15,11 @@ LOAD ?= 2
 OUT ?=
 FROM ?=
 
+<<<<<<< HEAD
 .PHONY: all setup run test fmt-check clippy unit-tests grade stress bench bench-raft doc clean skeleton check-skeletons lint-skeletons
+=======
+.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench bench-raft bench-cluster cluster cluster-down doc clean skeleton check-skeletons
+>>>>>>> issue12-cluster
 
 all: test
 
@@ -29,6 +33,19 @@ setup:
 ## run: start the playground (see README.md).
 run: setup
 	$(CARGO) run -q -p tinykv-tests --bin playground -- $(ARGS)
+
+## cluster: a scheduler and 3 stores as background processes on free
+## loopback ports (data and logs in $TMPDIR/tinykv-cluster), once the first
+## region serves; prints the addresses and commands to try. Stop it with
+## `make cluster-down` (or `tinykv cluster down`); see docs/cluster.md.
+cluster: setup
+	$(CARGO) build -q -p tinykv-tests --bin tinykv
+	$(CARGO_TARGET_DIR)/debug/tinykv cluster up --stores 3 $(ARGS)
+
+## cluster-down: stop the cluster of `make cluster` (ARGS=--clean also
+## removes its data).
+cluster-down:
+	$(CARGO_TARGET_DIR)/debug/tinykv cluster down $(ARGS)
 
 ## test: everything CI checks: formatting, clippy with -D warnings, all tests.
 test: setup fmt-check clippy unit-tests
@@ -83,6 +100,13 @@ bench: setup bench-raft
 ## of `make test`). ARGS="--rounds 9 --window-ms 500" for a longer run.
 bench-raft: setup
 	cd benches/raft_compare && $(CARGO) run --release -q -- $(ARGS)
+
+## bench-cluster: raw puts (1, 16, 64 clients, 128 B, fsync on) against a
+## 3-store tinykv cluster of processes, a 3-member etcd (installed with apt
+## when missing; skipped if it cannot be) and the in-process cluster, with
+## the ratios. ARGS="--duration-secs 10 --value-size 1024". Not a test.
+bench-cluster: setup
+	@bash scripts/bench-cluster.sh $(ARGS)
 
 ## doc: the API docs, with warnings as errors.
 doc: setup

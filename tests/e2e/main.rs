@@ -7,7 +7,12 @@
 //! every child and removes the directory, and on a failure prints the tail
 //! of each process's log (`<data>/<name>.log`).
 //!
+//! `cluster_commands.rs` drives the same binary through its `tinykv
+//! cluster` commands instead.
+//!
 //! Run alone: `cargo test -p tinykv-tests --test e2e`.
+
+mod cluster_commands;
 
 // needs labs 1, 2AA, 2AB, 2AC, 2B, 2C, 3A, 3B, 3C: begin — these tests run a multi-process cluster: every store lab is on their path
 use std::fs::OpenOptions;

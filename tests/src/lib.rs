@@ -13,10 +13,14 @@
 //! * [`cluster`]: the local multi-store test cluster (stores, simulated
 //!   network with filters, the real scheduler in-process, the tests'
 //!   region directory, client helpers).
+//! * [`local_cluster`]: a scheduler and N stores as real processes of the
+//!   `tinykv` binary (`tinykv cluster up|down|kill|start|status`, `make
+//!   cluster`, the cluster benchmark).
 
 pub mod chain_log;
 pub mod cluster;
 pub mod linearizability;
+pub mod local_cluster;
 pub mod playground;
 pub mod scenarios;
 
