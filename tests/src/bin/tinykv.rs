@@ -4,6 +4,7 @@
 //! ```text
 //! tinykv scheduler --addr 127.0.0.1:2379  --data-dir /tmp/tinykv/scheduler
 //! tinykv server    --addr 127.0.0.1:20160 --data-dir /tmp/tinykv/store-1 --scheduler 127.0.0.1:2379
+//! tinykv ctl --scheduler 127.0.0.1:2379 regions      (see ctl.rs)
 //! tinykv --help, tinykv server --help
 //! ```
 //!
@@ -28,6 +29,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+// In a directory of its own: a file directly in src/bin/ would be a binary.
+#[path = "tinykv/ctl.rs"]
+mod ctl;
+
 use clap::{Args, Parser, Subcommand};
 use log::{error, info};
 use network::{SchedulerNode, SchedulerNodeOptions, StoreNode, StoreNodeOptions};
@@ -49,6 +54,10 @@ enum Command {
     /// directory joins the cluster through the scheduler (bootstrapping it
     /// if it is new); an existing one restarts its store.
     Server(ServerArgs),
+    /// Talk to a running cluster: reads and writes, regions and stores,
+    /// operators, splits, compaction, snapshot export (see `tinykv ctl
+    /// --help`).
+    Ctl(ctl::CtlArgs),
 }
 
 #[derive(Args, Debug)]
@@ -97,8 +106,15 @@ enum Node {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    // A node logs what it does; ctl's output is its answer, so only
+    // warnings go to stderr unless RUST_LOG asks for more.
+    let default_level = match cli.command {
+        Command::Ctl(_) => "warn",
+        Command::Scheduler(_) | Command::Server(_) => "info",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .thread_name("grpc")
         .enable_all()
@@ -116,6 +132,8 @@ fn main() -> ExitCode {
             options.schedule_interval = Duration::from_millis(args.schedule_interval_ms.max(1));
             SchedulerNode::start(runtime.handle().clone(), options).map(Node::Scheduler)
         }
+        // A client, not a node: runs its command and exits.
+        Command::Ctl(args) => return ctl::run(args),
         Command::Server(args) => {
             let mut options = StoreNodeOptions::new(&args.addr, args.data_dir, &args.scheduler);
             if args.test_timers {
