@@ -107,10 +107,7 @@ impl DebugClient {
         let mut request = ExportSnapshotRequest::new();
         request.region_id = region_id;
         self.channel
-            .streaming(
-                "/debugpb.Debug/ExportSnapshot",
-                tokio_stream::once(request),
-            )
+            .streaming("/debugpb.Debug/ExportSnapshot", tokio_stream::once(request))
             .await
     }
 }

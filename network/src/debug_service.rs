@@ -152,9 +152,13 @@ impl Service<http::Request<Body>> for DebugService {
             "/debugpb.Debug/CompactLog" => self.handle(request, compact_log),
             "/debugpb.Debug/SplitRegion" => {
                 let inner = Arc::clone(&self.inner);
-                unary(request, max, move |request: SplitRegionRequest| async move {
-                    Ok(split_region(&inner.parts, request).await)
-                })
+                unary(
+                    request,
+                    max,
+                    move |request: SplitRegionRequest| async move {
+                        Ok(split_region(&inner.parts, request).await)
+                    },
+                )
             }
             "/debugpb.Debug/ExportSnapshot" => {
                 let inner = Arc::clone(&self.inner);
@@ -287,7 +291,10 @@ fn compact_log(parts: &DebugServiceParts, request: CompactLogRequest) -> Compact
     let error = match parts.store_meta.get(region_id) {
         None => Some(region_not_found(parts.store_id, region_id)),
         Some(status) if !status.is_leader => Some(not_leader(parts, region_id)),
-        Some(_) => match parts.router.compact_log_now(region_id, parts.command_timeout) {
+        Some(_) => match parts
+            .router
+            .compact_log_now(region_id, parts.command_timeout)
+        {
             Ok(message) => {
                 info!("store {}: [region {region_id}] {message}", parts.store_id);
                 response.message = message;
@@ -308,7 +315,10 @@ fn splits(region: &Region, key: &[u8]) -> bool {
 }
 
 /// The `SplitRegion` method (see the module docs).
-async fn split_region(parts: &DebugServiceParts, request: SplitRegionRequest) -> SplitRegionResponse {
+async fn split_region(
+    parts: &DebugServiceParts,
+    request: SplitRegionRequest,
+) -> SplitRegionResponse {
     let mut response = SplitRegionResponse::new();
     match split(parts, request).await {
         Ok((left, right)) => {
@@ -443,7 +453,10 @@ fn exported_key(dir: &Path) -> Result<SnapKey, Status> {
         else {
             continue;
         };
-        let numbers: Vec<u64> = stem.split('_').filter_map(|part| part.parse().ok()).collect();
+        let numbers: Vec<u64> = stem
+            .split('_')
+            .filter_map(|part| part.parse().ok())
+            .collect();
         if let [region_id, term, index] = numbers[..] {
             return Ok(SnapKey {
                 region_id,
@@ -468,10 +481,16 @@ async fn export_snapshot(
     let store_id = parts.store_id;
     let region_id = request.region_id;
     let status = parts.store_meta.get(region_id).ok_or_else(|| {
-        Status::not_found(format!("store {store_id} has no peer of region {region_id}"))
+        Status::not_found(format!(
+            "store {store_id} has no peer of region {region_id}"
+        ))
     })?;
     let number = inner.next_export.fetch_add(1, Ordering::Relaxed);
-    let staging = StagingDir(parts.export_root.join(format!("region-{region_id}-{number}")));
+    let staging = StagingDir(
+        parts
+            .export_root
+            .join(format!("region-{region_id}-{number}")),
+    );
     let router = parts.router.clone();
     let timeout = parts.snapshot_timeout;
     let export_dir = staging.0.clone();

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use proto::metapb::{Peer, Region, Store};
 use proto::schedulerpb::{
+    AddOperatorRequest, AddOperatorResponse, OperatorType, ScanRegionsRequest, ScanRegionsResponse,
+};
+use proto::schedulerpb::{
     AllocIdRequest, AllocIdResponse, AskSplitRequest, AskSplitResponse, BootstrapRequest,
     BootstrapResponse, ErrorType, GetAllStoresRequest, GetAllStoresResponse, GetRegionByIdRequest,
     GetRegionRequest, GetRegionResponse, GetStoreRequest, GetStoreResponse, IsBootstrappedRequest,
@@ -19,9 +22,6 @@ use proto::schedulerpb::{
     RegionHeartbeatResponse, ReportSplitRequest, ReportSplitResponse, ResponseHeader,
     StoreHeartbeatRequest, StoreHeartbeatResponse, StoreStats, StoreSummary, TsoRequest,
     TsoResponse,
-};
-use proto::schedulerpb::{
-    AddOperatorRequest, AddOperatorResponse, OperatorType, ScanRegionsRequest, ScanRegionsResponse,
 };
 use scheduler::{StoreInfo, LOGICAL_BITS};
 use std::sync::Arc;

@@ -20,15 +20,15 @@ use std::task::{Context, Poll};
 
 use proto::metapb::{Peer, Region};
 use proto::schedulerpb::{
+    AddOperatorRequest, AddOperatorResponse, OperatorType, ScanRegionsRequest, ScanRegionsResponse,
+};
+use proto::schedulerpb::{
     AllocIdRequest, AllocIdResponse, AskSplitRequest, AskSplitResponse, BootstrapRequest,
     BootstrapResponse, ErrorType, GetAllStoresRequest, GetAllStoresResponse, GetRegionByIdRequest,
     GetRegionRequest, GetRegionResponse, GetStoreRequest, GetStoreResponse, IsBootstrappedRequest,
     IsBootstrappedResponse, PutStoreRequest, PutStoreResponse, RegionHeartbeatRequest,
     RegionHeartbeatResponse, ReportSplitRequest, ReportSplitResponse, ResponseHeader,
     StoreHeartbeatRequest, StoreHeartbeatResponse, StoreSummary, TsoRequest, TsoResponse,
-};
-use proto::schedulerpb::{
-    AddOperatorRequest, AddOperatorResponse, OperatorType, ScanRegionsRequest, ScanRegionsResponse,
 };
 use scheduler::{OperatorKind, Scheduler, SchedulerService, StoreInfo, LOGICAL_BITS};
 use tonic::body::Body;

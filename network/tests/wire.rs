@@ -361,7 +361,11 @@ fn admin_calls_for_an_unknown_region_are_refused() {
         DebugErrorType::REGION_NOT_FOUND
     );
     assert_eq!(
-        refused(runtime.block_on(debug.split_region(unknown, b"m")).map(drop)),
+        refused(
+            runtime
+                .block_on(debug.split_region(unknown, b"m"))
+                .map(drop)
+        ),
         DebugErrorType::REGION_NOT_FOUND
     );
     let export = runtime.block_on(async {
@@ -369,7 +373,9 @@ fn admin_calls_for_an_unknown_region_are_refused() {
         stream.message().await.map_err(network::Error::from)
     });
     match export {
-        Err(network::Error::Status(status)) => assert_eq!(status.code(), Code::NotFound, "{status}"),
+        Err(network::Error::Status(status)) => {
+            assert_eq!(status.code(), Code::NotFound, "{status}")
+        }
         other => panic!("expected a not_found status, got {other:?}"),
     }
     let scheduler = RemoteScheduler::new(
@@ -397,7 +403,11 @@ fn admin_calls_for_an_unknown_region_are_refused() {
         .expect("a region holds every key");
     let region_id = region.id;
     assert_eq!(
-        refused(runtime.block_on(debug.split_region(region_id, b"")).map(drop)),
+        refused(
+            runtime
+                .block_on(debug.split_region(region_id, b""))
+                .map(drop)
+        ),
         DebugErrorType::INVALID_ARGUMENT
     );
     let digest = runtime

@@ -273,8 +273,7 @@ impl RaftStore {
         export_dir: Option<PathBuf>,
         timeout: Duration,
     ) -> std::result::Result<String, String> {
-        self.router
-            .request_snapshot(region_id, export_dir, timeout)
+        self.router.request_snapshot(region_id, export_dir, timeout)
     }
 
     /// Compacts `region_id`'s log up to its applied index now (this store

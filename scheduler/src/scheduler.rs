@@ -309,7 +309,9 @@ impl Scheduler {
             }
         };
         self.create_operator(region_id, kind, vec![step])?;
-        log::info!("scheduler: [region {region_id}] {kind:?} on store {store_id} asked for by hand");
+        log::info!(
+            "scheduler: [region {region_id}] {kind:?} on store {store_id} asked for by hand"
+        );
         Ok(())
     }
 

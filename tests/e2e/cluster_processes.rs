@@ -282,4 +282,3 @@ impl Cluster {
         eprintln!("first write served after {:?}", started.elapsed());
     }
 }
-

@@ -57,7 +57,10 @@ fn ctl_until(
             Err(error) => error,
         };
         cluster.processes.check_alive();
-        assert!(Instant::now() < deadline, "{what}: never happened; last: {last}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: never happened; last: {last}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -103,14 +106,21 @@ fn ctl_commands_against_a_running_cluster() {
     assert_eq!(got["value"], "1", "{got}");
     // Also "first", the key `wait_until_serving` wrote.
     let scanned = must_ctl(&mut cluster, &["scan", "a", "o"]);
-    assert_eq!(scanned["pairs"].as_array().map(Vec::len), Some(4), "{scanned}");
+    assert_eq!(
+        scanned["pairs"].as_array().map(Vec::len),
+        Some(4),
+        "{scanned}"
+    );
     must_ctl(&mut cluster, &["delete", "banana"]);
     let deleted = must_ctl(&mut cluster, &["get", "banana"]);
     assert_eq!(deleted["found"], false, "{deleted}");
 
     // Transactional commands.
     let committed = must_ctl(&mut cluster, &["txn", "put", "account", "100"]);
-    assert!(number(&committed, "commit_ts") > number(&committed, "start_ts"), "{committed}");
+    assert!(
+        number(&committed, "commit_ts") > number(&committed, "start_ts"),
+        "{committed}"
+    );
     let read = must_ctl(&mut cluster, &["txn", "get", "account"]);
     assert_eq!(read["value"], "100", "{read}");
 
@@ -118,20 +128,34 @@ fn ctl_commands_against_a_running_cluster() {
     let stores = must_ctl(&mut cluster, &["stores"]);
     let store_ids: Vec<u64> = stores["stores"]
         .as_array()
-        .map(|stores| stores.iter().filter_map(|store| store["id"].as_u64()).collect())
+        .map(|stores| {
+            stores
+                .iter()
+                .filter_map(|store| store["id"].as_u64())
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(store_ids.len(), 3, "{stores}");
     let region = must_ctl(&mut cluster, &["region", "apple"]);
     let region_id = number(&region, "id");
     let first_store = number(&region["leader"], "store_id");
-    let others: Vec<u64> = store_ids.iter().copied().filter(|id| *id != first_store).collect();
+    let others: Vec<u64> = store_ids
+        .iter()
+        .copied()
+        .filter(|id| *id != first_store)
+        .collect();
     let (second, third) = (others[0], others[1]);
     let (region_arg, second_arg, third_arg) =
         (region_id.to_string(), second.to_string(), third.to_string());
 
     // Operators: two peers added, leadership moved, a peer removed.
     for store in [&second_arg, &third_arg] {
-        ctl_until(&mut cluster, &["add-peer", &region_arg, store], "add-peer accepted", |_| true);
+        ctl_until(
+            &mut cluster,
+            &["add-peer", &region_arg, store],
+            "add-peer accepted",
+            |_| true,
+        );
         let store_id: u64 = store.parse().expect("a store id");
         ctl_until(&mut cluster, &["regions"], "the added peer", |regions| {
             has_peer_on(regions, region_id, store_id)
@@ -173,9 +197,15 @@ fn ctl_commands_against_a_running_cluster() {
     // Snapshot export: files on disk whose sizes and CRCs match the meta.
     let export_dir = cluster.processes.path("export");
     let export_arg = export_dir.to_string_lossy().into_owned();
-    let exported = must_ctl(&mut cluster, &["snapshot", "export", &region_arg, &export_arg]);
+    let exported = must_ctl(
+        &mut cluster,
+        &["snapshot", "export", &region_arg, &export_arg],
+    );
     assert_eq!(exported["verified"], true, "{exported}");
-    assert!(Path::new(exported["meta"].as_str().unwrap_or_default()).is_file(), "{exported}");
+    assert!(
+        Path::new(exported["meta"].as_str().unwrap_or_default()).is_file(),
+        "{exported}"
+    );
     let files = exported["files"].as_array().cloned().unwrap_or_default();
     assert!(!files.is_empty(), "{exported}");
     for file in files {
@@ -187,11 +217,19 @@ fn ctl_commands_against_a_running_cluster() {
     }
 
     // Both replicas of the region hold the same data.
-    let digests = ctl_until(&mut cluster, &["digest", &region_arg], "equal applied indexes", |json| {
-        let replicas = json["replicas"].as_array().cloned().unwrap_or_default();
-        replicas.len() == 2 && replicas[0]["applied_index"] == replicas[1]["applied_index"]
-    });
-    assert_eq!(digests["replicas"][0]["digest"], digests["replicas"][1]["digest"], "{digests}");
+    let digests = ctl_until(
+        &mut cluster,
+        &["digest", &region_arg],
+        "equal applied indexes",
+        |json| {
+            let replicas = json["replicas"].as_array().cloned().unwrap_or_default();
+            replicas.len() == 2 && replicas[0]["applied_index"] == replicas[1]["applied_index"]
+        },
+    );
+    assert_eq!(
+        digests["replicas"][0]["digest"], digests["replicas"][1]["digest"],
+        "{digests}"
+    );
 
     // An unknown region: a typed refusal, and the cluster goes on serving.
     let refused = run_ctl(&cluster, &["add-peer", "999999", &second_arg])

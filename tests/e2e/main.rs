@@ -220,7 +220,9 @@ fn assert_replicas_agree(cluster: &mut Cluster) {
                 continue;
             }
             assert!(
-                digests.windows(2).all(|pair| pair[0].digest == pair[1].digest),
+                digests
+                    .windows(2)
+                    .all(|pair| pair[0].digest == pair[1].digest),
                 "region {}: replicas at one applied index hold different data: {digests:?}",
                 region.id
             );

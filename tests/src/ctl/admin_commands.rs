@@ -47,7 +47,12 @@ impl CtlClient {
     /// `transfer-leader REGION STORE`: an operator moving leadership to
     /// the region's peer on `store_id`.
     pub fn transfer_leader(&self, region_id: u64, store_id: u64) -> Result<Output, CtlError> {
-        self.operator(region_id, OperatorType::TRANSFER_LEADER, store_id, "transfer-leader")
+        self.operator(
+            region_id,
+            OperatorType::TRANSFER_LEADER,
+            store_id,
+            "transfer-leader",
+        )
     }
 
     /// `add-peer REGION STORE`: an operator adding a peer on `store_id`.
@@ -58,7 +63,12 @@ impl CtlClient {
     /// `remove-peer REGION STORE`: an operator removing the peer on
     /// `store_id`.
     pub fn remove_peer(&self, region_id: u64, store_id: u64) -> Result<Output, CtlError> {
-        self.operator(region_id, OperatorType::REMOVE_PEER, store_id, "remove-peer")
+        self.operator(
+            region_id,
+            OperatorType::REMOVE_PEER,
+            store_id,
+            "remove-peer",
+        )
     }
 
     fn operator(
@@ -141,9 +151,7 @@ impl CtlClient {
                 "truncated_index_before": before,
                 "truncated_index_after": after,
             }),
-            human: format!(
-                "{message}; store {store_id}'s log truncated index {before} -> {after}"
-            ),
+            human: format!("{message}; store {store_id}'s log truncated index {before} -> {after}"),
         })
     }
 

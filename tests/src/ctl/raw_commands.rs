@@ -29,7 +29,9 @@ impl CtlClient {
                 if !response.error.is_empty() {
                     return Err(network::Error::InvalidResponse(response.error));
                 }
-                Ok(Outcome::Done((!response.not_found).then_some(response.value)))
+                Ok(Outcome::Done(
+                    (!response.not_found).then_some(response.value),
+                ))
             },
         )?;
         let human = match &value {
@@ -156,7 +158,11 @@ impl CtlClient {
                     .map(|(key, value)| json!({ "key": text(key), "value": text(value) }))
                     .collect::<Vec<_>>(),
             }),
-            human: if human.is_empty() { "(no pairs)".to_string() } else { human },
+            human: if human.is_empty() {
+                "(no pairs)".to_string()
+            } else {
+                human
+            },
         })
     }
 }

@@ -152,7 +152,9 @@ impl RegionRouter {
                 .peers
                 .get(attempt % region.peers.len().max(1))
                 .cloned()
-                .ok_or_else(|| CtlError::InvalidResponse(format!("region {} has no peers", region.id)))?,
+                .ok_or_else(|| {
+                    CtlError::InvalidResponse(format!("region {} has no peers", region.id))
+                })?,
         };
         let store = self.store(peer.store_id)?;
         Ok(Route {
@@ -165,7 +167,11 @@ impl RegionRouter {
     /// A store answered a command for `region_id` with `error`.
     pub fn learn(&self, region_id: u64, error: &errorpb::Error) {
         let mut hints = self.hints_lock();
-        match error.not_leader.as_ref().and_then(|not_leader| not_leader.leader.as_ref()) {
+        match error
+            .not_leader
+            .as_ref()
+            .and_then(|not_leader| not_leader.leader.as_ref())
+        {
             Some(leader) if leader.id != 0 => {
                 hints.insert(region_id, leader.clone());
             }
@@ -188,7 +194,8 @@ impl RegionRouter {
     /// hints that point at it.
     pub fn store_failed(&self, store_id: u64) {
         self.stores_lock().remove(&store_id);
-        self.hints_lock().retain(|_, peer| peer.store_id != store_id);
+        self.hints_lock()
+            .retain(|_, peer| peer.store_id != store_id);
     }
 
     fn hints_lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Peer>> {
