@@ -12,6 +12,20 @@ use serde_json::json;
 use super::ctl_client::{text, CtlClient, Outcome, Output};
 use super::ctl_error::CtlError;
 
+/// What a raw response says: a region error to learn from, a store error
+/// (`error`, non-empty), or `value`.
+fn answered<T>(
+    region_error: Option<proto::errorpb::Error>,
+    error: String,
+    value: T,
+) -> Result<Outcome<T>, network::Error> {
+    match region_error {
+        Some(region_error) => Ok(Outcome::RegionError(region_error)),
+        None if !error.is_empty() => Err(network::Error::InvalidResponse(error)),
+        None => Ok(Outcome::Done(value)),
+    }
+}
+
 impl CtlClient {
     /// `get KEY`: the value of a raw key.
     pub fn get(&self, key: &[u8]) -> Result<Output, CtlError> {
@@ -23,15 +37,8 @@ impl CtlClient {
                 request.context = Some(route.context()).into();
                 request.key = key.to_vec();
                 let response = self.block_on(route.store.tinykv.raw_get(request))?;
-                if let Some(error) = response.region_error.into_option() {
-                    return Ok(Outcome::RegionError(error));
-                }
-                if !response.error.is_empty() {
-                    return Err(network::Error::InvalidResponse(response.error));
-                }
-                Ok(Outcome::Done(
-                    (!response.not_found).then_some(response.value),
-                ))
+                let value = (!response.not_found).then_some(response.value);
+                answered(response.region_error.into_option(), response.error, value)
             },
         )?;
         let human = match &value {
@@ -59,13 +66,7 @@ impl CtlClient {
                 request.key = key.to_vec();
                 request.value = value.to_vec();
                 let response = self.block_on(route.store.tinykv.raw_put(request))?;
-                if let Some(error) = response.region_error.into_option() {
-                    return Ok(Outcome::RegionError(error));
-                }
-                if !response.error.is_empty() {
-                    return Err(network::Error::InvalidResponse(response.error));
-                }
-                Ok(Outcome::Done(()))
+                answered(response.region_error.into_option(), response.error, ())
             },
         )?;
         Ok(Output {
@@ -84,13 +85,7 @@ impl CtlClient {
                 request.context = Some(route.context()).into();
                 request.key = key.to_vec();
                 let response = self.block_on(route.store.tinykv.raw_delete(request))?;
-                if let Some(error) = response.region_error.into_option() {
-                    return Ok(Outcome::RegionError(error));
-                }
-                if !response.error.is_empty() {
-                    return Err(network::Error::InvalidResponse(response.error));
-                }
-                Ok(Outcome::Done(()))
+                answered(response.region_error.into_option(), response.error, ())
             },
         )?;
         Ok(Output {
@@ -125,18 +120,16 @@ impl CtlClient {
                         (false, false) => region_end.clone().min(end.to_vec()),
                     };
                     let response = self.block_on(route.store.tinykv.raw_scan(request))?;
-                    if let Some(error) = response.region_error.into_option() {
-                        return Ok(Outcome::RegionError(error));
-                    }
-                    if !response.error.is_empty() {
-                        return Err(network::Error::InvalidResponse(response.error));
-                    }
                     let found: Vec<(Vec<u8>, Vec<u8>)> = response
                         .kvs
                         .into_iter()
                         .map(|pair| (pair.key, pair.value))
                         .collect();
-                    Ok(Outcome::Done((found, region_end)))
+                    answered(
+                        response.region_error.into_option(),
+                        response.error,
+                        (found, region_end),
+                    )
                 },
             )?;
             pairs.extend(found);
