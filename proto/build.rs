@@ -11,6 +11,7 @@ fn main() {
         "proto/kvrpcpb.proto",
         "proto/schedulerpb.proto",
         "proto/tinykvpb.proto",
+        "proto/debugpb.proto",
     ];
     for input in inputs {
         println!("cargo:rerun-if-changed={input}");

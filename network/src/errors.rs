@@ -36,6 +36,17 @@ pub enum Error {
         /// The scheduler's message.
         message: String,
     },
+    /// A store's debug service refused the call (no peer of the region,
+    /// not its leader, a bad split key, ...).
+    #[error("store refused ({error_type:?}): {message}")]
+    Debug {
+        /// The typed kind.
+        error_type: proto::debugpb::ErrorType,
+        /// The store's message.
+        message: String,
+        /// For `NOT_LEADER`: the leader the store believes in, if any.
+        leader: Option<proto::metapb::Peer>,
+    },
     /// A long-lived stream ended or broke (the peer restarted, the
     /// connection dropped); the next call opens a new one.
     #[error("stream closed: {0}")]

@@ -1,7 +1,8 @@
 //! [`GrpcServer`]: one gRPC service served on a bound listener, as a task
 //! on the runtime, and how it stops.
 //!
-//! Each process serves one service ([`crate::TinyKvService`] in a store,
+//! Each process serves one service value ([`crate::StoreServices`] in a
+//! store, which tells `TinyKv` from `Debug` paths itself;
 //! [`crate::SchedulerGrpcService`] in the scheduler), so tonic's server
 //! takes the service directly, without a router. Started by the nodes;
 //! `stop` (also on drop) asks the server to stop, lets in-flight calls

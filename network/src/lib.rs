@@ -29,11 +29,14 @@
 //! | [`ProtobufCodec`] | `codec.rs` | runtime | rust-protobuf messages in gRPC frames; size limit; decode errors as statuses |
 //! | [`MethodHandler`] and helpers | `method_handler.rs` | runtime | the server side of unary, client-streaming and bidirectional methods |
 //! | [`TinyKvService`] | `tinykv_service.rs` | runtime (+ blocking pool) | a store's `TinyKv` service: raw/txn requests, raft and snapshot streams |
+//! | [`DebugService`] | `debug_service.rs` | runtime (+ blocking pool) | a store's `Debug` service: region digests, log compaction, splits, snapshot export |
+//! | [`StoreServices`] | `store_services.rs` | runtime | a store's port: `Debug` paths to [`DebugService`], the rest to [`TinyKvService`] |
 //! | [`SchedulerGrpcService`] | `scheduler_service.rs` | runtime (+ blocking pool) | the `Scheduler` service over `scheduler::Scheduler` |
 //! | [`GrpcServer`] | `grpc_server.rs` | runtime | one service served on a listener; graceful, bounded stop |
 //! | [`GrpcChannel`] | `grpc_channel.rs` | runtime | the client side: one connection, three ways to call |
 //! | [`LockstepStream`] | `lockstep_stream.rs` | runtime | request/answer pairs over one bidirectional stream (heartbeats, tso) |
 //! | [`TinyKvClient`] | `tinykv_client.rs` | runtime | calls one store |
+//! | [`DebugClient`] | `debug_client.rs` | runtime | calls one store's `Debug` service |
 //! | [`AnyStoreClient`] | `any_store_client.rs` | runtime | the raw API over several stores without routing: the first store that serves (smoke tests) |
 //! | [`SchedulerGrpcClient`] | `scheduler_grpc_client.rs` | runtime | every scheduler call, async, typed errors |
 //! | [`RemoteScheduler`] | `remote_scheduler.rs` | caller's thread (blocks on the runtime) | raftstore's `SchedulerClient`; blocking calls for tools |
@@ -50,6 +53,8 @@
 
 mod any_store_client;
 mod codec;
+mod debug_client;
+mod debug_service;
 mod errors;
 mod grpc_channel;
 mod grpc_server;
@@ -62,19 +67,22 @@ mod scheduler_grpc_client;
 mod scheduler_node;
 mod scheduler_service;
 mod store_node;
+mod store_services;
 mod tinykv_client;
 mod tinykv_service;
 
 pub use any_store_client::AnyStoreClient;
 pub use codec::{ProtobufCodec, ProtobufDecoder, ProtobufEncoder, DEFAULT_MAX_MESSAGE_SIZE};
+pub use debug_client::DebugClient;
+pub use debug_service::{DebugService, DebugServiceParts, DEBUG_SERVICE_PREFIX};
 pub use errors::{Error, Result};
 pub use grpc_channel::{GrpcChannel, CONNECT_TIMEOUT};
 pub use grpc_server::GrpcServer;
 pub use grpc_transport::{GrpcTransport, RAFT_QUEUE_SIZE};
 pub use lockstep_stream::LockstepStream;
 pub use method_handler::{
-    answer_each, blocking, client_streaming, streaming, unary, unimplemented, MethodFuture,
-    MethodHandler,
+    answer_each, blocking, client_streaming, server_streaming, streaming, unary, unimplemented,
+    MethodFuture, MethodHandler,
 };
 pub use raft_connection::RaftConnection;
 pub use remote_scheduler::RemoteScheduler;
@@ -82,5 +90,6 @@ pub use scheduler_grpc_client::{store_info, SchedulerGrpcClient, SCHEDULER_REQUE
 pub use scheduler_node::{SchedulerNode, SchedulerNodeOptions};
 pub use scheduler_service::{error_type, store_summary, SchedulerGrpcService, MAX_TSO_COUNT};
 pub use store_node::{StoreNode, StoreNodeOptions, SCHEDULER_WAIT};
+pub use store_services::StoreServices;
 pub use tinykv_client::{TinyKvClient, STORE_REQUEST_TIMEOUT};
 pub use tinykv_service::TinyKvService;

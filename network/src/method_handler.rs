@@ -6,9 +6,10 @@
 //! tonic-build's generators either want prost or (the `manual` builder) a
 //! build script that pulls `syn`, `quote` and `prettyplease` into every
 //! build. A service here is a `match` on the request path whose arms call
-//! one of three helpers ([`unary`], [`client_streaming`], [`streaming`])
-//! with a closure; each helper is the few lines tonic-build would have
-//! generated for that method kind, written once. A student reads one
+//! one of four helpers ([`unary`], [`client_streaming`],
+//! [`server_streaming`], [`streaming`]) with a closure; each helper is the
+//! few lines tonic-build would have generated for that method kind,
+//! written once. A student reads one
 //! `match` and sees every method of the service.
 //!
 //! Runs on the tokio runtime. In: the HTTP/2 request tonic's server hands
@@ -125,6 +126,26 @@ where
     Box::pin(async move {
         Ok(grpc::<Resp, Req>(max_message_size)
             .client_streaming(once(handler), request)
+            .await)
+    })
+}
+
+/// One request, a stream of responses: `handler` gets the decoded request
+/// and returns the stream (or a status, sent instead of any response).
+pub fn server_streaming<Req, Resp, F, Fut>(
+    request: http::Request<Body>,
+    max_message_size: usize,
+    handler: F,
+) -> MethodFuture
+where
+    Req: protobuf::Message,
+    Resp: protobuf::Message,
+    F: FnOnce(Req) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<BoxStream<Resp>, Status>> + Send + 'static,
+{
+    Box::pin(async move {
+        Ok(grpc::<Resp, Req>(max_message_size)
+            .server_streaming(once(handler), request)
             .await)
     })
 }

@@ -11,7 +11,9 @@
 //! calls it at all (an answer takes a round trip).
 
 use proto::metapb::{Peer, Region, Store};
-use proto::schedulerpb::{RegionHeartbeatRequest, RegionHeartbeatResponse, StoreStats};
+use proto::schedulerpb::{
+    OperatorType, RegionHeartbeatRequest, RegionHeartbeatResponse, StoreStats,
+};
 use raftstore::{SchedulerClient, SplitIds};
 use scheduler::StoreInfo;
 use tokio::runtime::Handle;
@@ -81,6 +83,29 @@ impl RemoteScheduler {
     pub fn get_region_by_id(&self, region_id: u64) -> Result<Option<(Region, Option<Peer>)>> {
         self.runtime
             .block_on(self.client.get_region_by_id(region_id))
+    }
+
+    /// The regions overlapping `[start_key, end_key)`, with their leaders
+    /// (see [`SchedulerGrpcClient::scan_regions`]).
+    pub fn scan_regions(
+        &self,
+        start_key: &[u8],
+        end_key: &[u8],
+        limit: u32,
+    ) -> Result<Vec<(Region, Option<Peer>)>> {
+        self.runtime
+            .block_on(self.client.scan_regions(start_key, end_key, limit))
+    }
+
+    /// Asks for an operator (see [`SchedulerGrpcClient::add_operator`]).
+    pub fn add_operator(
+        &self,
+        region_id: u64,
+        operator_type: OperatorType,
+        store_id: u64,
+    ) -> Result<()> {
+        self.runtime
+            .block_on(self.client.add_operator(region_id, operator_type, store_id))
     }
 
     /// A timestamp greater than every one handed out before.

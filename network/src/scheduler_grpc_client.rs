@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use proto::metapb::{Peer, Region, Store};
 use proto::schedulerpb::{
+    AddOperatorRequest, AddOperatorResponse, OperatorType, ScanRegionsRequest, ScanRegionsResponse,
+};
+use proto::schedulerpb::{
     AllocIdRequest, AllocIdResponse, AskSplitRequest, AskSplitResponse, BootstrapRequest,
     BootstrapResponse, ErrorType, GetAllStoresRequest, GetAllStoresResponse, GetRegionByIdRequest,
     GetRegionRequest, GetRegionResponse, GetStoreRequest, GetStoreResponse, IsBootstrappedRequest,
@@ -255,6 +258,60 @@ impl SchedulerGrpcClient {
         let response: ReportSplitResponse = self
             .channel
             .unary("/schedulerpb.Scheduler/ReportSplit", request, self.timeout)
+            .await?;
+        check(response.header.get_or_default())
+    }
+
+    /// The regions overlapping `[start_key, end_key)` (empty end: to the
+    /// end of the key space) with their leaders, in key order, at most
+    /// `limit` (0: all).
+    pub async fn scan_regions(
+        &self,
+        start_key: &[u8],
+        end_key: &[u8],
+        limit: u32,
+    ) -> Result<Vec<(Region, Option<Peer>)>> {
+        let mut request = ScanRegionsRequest::new();
+        request.start_key = start_key.to_vec();
+        request.end_key = end_key.to_vec();
+        request.limit = limit;
+        let response: ScanRegionsResponse = self
+            .channel
+            .unary("/schedulerpb.Scheduler/ScanRegions", request, self.timeout)
+            .await?;
+        check(response.header.get_or_default())?;
+        if response.leaders.len() != response.regions.len() {
+            return Err(Error::InvalidResponse(format!(
+                "ScanRegions: {} regions but {} leaders",
+                response.regions.len(),
+                response.leaders.len()
+            )));
+        }
+        Ok(response
+            .regions
+            .into_iter()
+            .zip(response.leaders)
+            .map(|(region, leader)| (region, Some(leader).filter(|leader| leader.id != 0)))
+            .collect())
+    }
+
+    /// Asks for an operator on `region_id`: add a peer on, remove the peer
+    /// from, or move leadership to `store_id`. Returns once the scheduler
+    /// accepted it; the region's leader carries it out through its next
+    /// heartbeats.
+    pub async fn add_operator(
+        &self,
+        region_id: u64,
+        operator_type: OperatorType,
+        store_id: u64,
+    ) -> Result<()> {
+        let mut request = AddOperatorRequest::new();
+        request.region_id = region_id;
+        request.set_type(operator_type);
+        request.store_id = store_id;
+        let response: AddOperatorResponse = self
+            .channel
+            .unary("/schedulerpb.Scheduler/AddOperator", request, self.timeout)
             .await?;
         check(response.header.get_or_default())
     }

@@ -20,6 +20,9 @@ use std::task::{Context, Poll};
 
 use proto::metapb::{Peer, Region};
 use proto::schedulerpb::{
+    AddOperatorRequest, AddOperatorResponse, OperatorType, ScanRegionsRequest, ScanRegionsResponse,
+};
+use proto::schedulerpb::{
     AllocIdRequest, AllocIdResponse, AskSplitRequest, AskSplitResponse, BootstrapRequest,
     BootstrapResponse, ErrorType, GetAllStoresRequest, GetAllStoresResponse, GetRegionByIdRequest,
     GetRegionRequest, GetRegionResponse, GetStoreRequest, GetStoreResponse, IsBootstrappedRequest,
@@ -27,7 +30,7 @@ use proto::schedulerpb::{
     RegionHeartbeatResponse, ReportSplitRequest, ReportSplitResponse, ResponseHeader,
     StoreHeartbeatRequest, StoreHeartbeatResponse, StoreSummary, TsoRequest, TsoResponse,
 };
-use scheduler::{Scheduler, SchedulerService, StoreInfo, LOGICAL_BITS};
+use scheduler::{OperatorKind, Scheduler, SchedulerService, StoreInfo, LOGICAL_BITS};
 use tonic::body::Body;
 use tonic::codegen::{http, Service};
 
@@ -110,6 +113,8 @@ impl Service<http::Request<Body>> for SchedulerGrpcService {
             "/schedulerpb.Scheduler/GetRegionByID" => self.handle(request, get_region_by_id),
             "/schedulerpb.Scheduler/AskSplit" => self.handle(request, ask_split),
             "/schedulerpb.Scheduler/ReportSplit" => self.handle(request, report_split),
+            "/schedulerpb.Scheduler/ScanRegions" => self.handle(request, scan_regions),
+            "/schedulerpb.Scheduler/AddOperator" => self.handle(request, add_operator),
             path => unimplemented(path),
         }
     }
@@ -124,11 +129,12 @@ pub fn error_type(error: &scheduler::Error) -> ErrorType {
         Error::StoreNotFound(_) => ErrorType::STORE_NOT_FOUND,
         Error::StoreTombstone(_) => ErrorType::STORE_TOMBSTONE,
         Error::StaleRegion { .. } => ErrorType::STALE_REGION,
-        Error::InvalidRegion(_) | Error::InvalidStore(_) => ErrorType::INVALID_ARGUMENT,
-        Error::RegionNotFound(_) => ErrorType::REGION_NOT_FOUND,
-        Error::OperatorExists(_) | Error::CorruptMeta { .. } | Error::Storage(_) => {
-            ErrorType::UNKNOWN
+        Error::InvalidRegion(_) | Error::InvalidStore(_) | Error::InvalidOperator(_) => {
+            ErrorType::INVALID_ARGUMENT
         }
+        Error::RegionNotFound(_) => ErrorType::REGION_NOT_FOUND,
+        Error::OperatorExists(_) => ErrorType::OPERATOR_EXISTS,
+        Error::CorruptMeta { .. } | Error::Storage(_) => ErrorType::UNKNOWN,
     }
 }
 
@@ -310,6 +316,37 @@ fn report_split(scheduler: &Scheduler, request: ReportSplitRequest) -> ReportSpl
         request.right.unwrap_or_default(),
     );
     let mut response = ReportSplitResponse::new();
+    response.header = Some(header(scheduler, &outcome)).into();
+    response
+}
+
+fn scan_regions(scheduler: &Scheduler, request: ScanRegionsRequest) -> ScanRegionsResponse {
+    let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
+    let found = scheduler.scan_regions(&request.start_key, &request.end_key, limit);
+    let mut response = ScanRegionsResponse::new();
+    response.header = Some(ok_header(scheduler)).into();
+    for (region, leader) in found {
+        response.regions.push(region);
+        response.leaders.push(leader.unwrap_or_default());
+    }
+    response
+}
+
+fn add_operator(scheduler: &Scheduler, request: AddOperatorRequest) -> AddOperatorResponse {
+    // An operator type this build does not know decodes as an unknown
+    // enum value: refused as an invalid argument, not a guess.
+    let kind = match request.type_.enum_value() {
+        Ok(OperatorType::ADD_PEER) => Ok(OperatorKind::AddPeer),
+        Ok(OperatorType::REMOVE_PEER) => Ok(OperatorKind::RemovePeer),
+        Ok(OperatorType::TRANSFER_LEADER) => Ok(OperatorKind::TransferLeader),
+        Err(value) => Err(scheduler::Error::InvalidOperator(format!(
+            "unknown operator type {value}"
+        ))),
+    };
+    let outcome = kind.and_then(|kind| {
+        scheduler.create_manual_operator(request.region_id, kind, request.store_id)
+    });
+    let mut response = AddOperatorResponse::new();
     response.header = Some(header(scheduler, &outcome)).into();
     response
 }

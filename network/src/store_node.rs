@@ -14,7 +14,8 @@
 //! 4. registers the store's address with the scheduler (`PutStore`, also
 //!    after a restart: the address may have changed);
 //! 5. starts the raftstore with a [`GrpcTransport`] and a
-//!    [`RemoteScheduler`], then serves [`TinyKvService`] on the runtime.
+//!    [`RemoteScheduler`], then serves [`TinyKvService`] and the
+//!    [`DebugService`] (one port, [`StoreServices`]) on the runtime.
 //!
 //! `StoreNode::stop` (also on drop) stops serving first (no new requests;
 //! peers' raft streams are cut after a short grace), then stops the
@@ -38,10 +39,12 @@ use storage::Engines;
 use tokio::runtime::Handle;
 
 use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::debug_service::{DebugService, DebugServiceParts};
 use crate::errors::{Error, Result};
 use crate::grpc_server::GrpcServer;
 use crate::grpc_transport::GrpcTransport;
 use crate::remote_scheduler::RemoteScheduler;
+use crate::store_services::StoreServices;
 use crate::tinykv_service::TinyKvService;
 
 /// How long a starting store waits for the scheduler to answer: the
@@ -119,6 +122,7 @@ impl StoreNode {
             options.max_message_size,
         ));
         let config = options.config;
+        let scheduler_client = scheduler.client().clone();
         let raft_store = RaftStore::start(
             store_id,
             engines,
@@ -140,8 +144,25 @@ impl StoreNode {
             config.snapshot_transfer_timeout,
             options.max_message_size,
         );
-        let server = GrpcServer::spawn(&runtime, &format!("store {store_id}"), listener, service);
-        info!("store {store_id}: serving TinyKv on {address}");
+        let debug = DebugService::new(DebugServiceParts {
+            store_id,
+            router: raft_store.router().clone(),
+            store_meta: Arc::clone(raft_store.store_meta()),
+            kv: raft_store.engines().kv.clone(),
+            scheduler: scheduler_client,
+            command_timeout: config.command_timeout,
+            snapshot_timeout: config.snapshot_transfer_timeout,
+            export_root: options.data_dir.join("export"),
+            chunk_size: config.snapshot_chunk_size,
+            max_message_size: options.max_message_size,
+        });
+        let server = GrpcServer::spawn(
+            &runtime,
+            &format!("store {store_id}"),
+            listener,
+            StoreServices::new(service, debug),
+        );
+        info!("store {store_id}: serving TinyKv and Debug on {address}");
         Ok(StoreNode {
             store_id,
             address,

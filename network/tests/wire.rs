@@ -325,6 +325,99 @@ fn unknown_region_gets_region_not_found() {
     assert_eq!(cluster.must_get(b"k", deadline), Some(b"v".to_vec()));
 }
 
+/// The new admin calls naming an unknown region — the store's
+/// `RegionDigest`, `CompactLog`, `SplitRegion` and `ExportSnapshot`, the
+/// scheduler's `AddOperator` — get a typed refusal, and a split key outside
+/// the region an invalid-argument one; both services go on serving.
+#[test]
+fn admin_calls_for_an_unknown_region_are_refused() {
+    use network::{DebugClient, RemoteScheduler};
+    use proto::debugpb::ErrorType as DebugErrorType;
+    use proto::schedulerpb::{ErrorType, OperatorType};
+
+    let cluster = LocalCluster::start(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    cluster.must_put(b"k", b"v", deadline);
+    let runtime = cluster.runtime();
+    let debug = {
+        let _entered = runtime.enter();
+        DebugClient::new(
+            &cluster.stores[0].address().to_string(),
+            DEFAULT_MAX_MESSAGE_SIZE,
+            Duration::from_secs(5),
+        )
+        .expect("a loopback address parses")
+    };
+    let refused = |outcome: Result<(), network::Error>| match outcome {
+        Err(network::Error::Debug { error_type, .. }) => error_type,
+        other => panic!("expected a typed refusal, got {other:?}"),
+    };
+    let unknown = 999_999;
+    assert_eq!(
+        refused(runtime.block_on(debug.region_digest(unknown)).map(drop)),
+        DebugErrorType::REGION_NOT_FOUND
+    );
+    assert_eq!(
+        refused(runtime.block_on(debug.compact_log(unknown)).map(drop)),
+        DebugErrorType::REGION_NOT_FOUND
+    );
+    assert_eq!(
+        refused(
+            runtime
+                .block_on(debug.split_region(unknown, b"m"))
+                .map(drop)
+        ),
+        DebugErrorType::REGION_NOT_FOUND
+    );
+    let export = runtime.block_on(async {
+        let mut stream = debug.export_snapshot(unknown).await?;
+        stream.message().await.map_err(network::Error::from)
+    });
+    match export {
+        Err(network::Error::Status(status)) => {
+            assert_eq!(status.code(), Code::NotFound, "{status}")
+        }
+        other => panic!("expected a not_found status, got {other:?}"),
+    }
+    let scheduler = RemoteScheduler::new(
+        runtime.handle().clone(),
+        &cluster
+            .scheduler
+            .as_ref()
+            .expect("the scheduler runs until the cluster is dropped")
+            .address()
+            .to_string(),
+        DEFAULT_MAX_MESSAGE_SIZE,
+    )
+    .expect("a loopback address parses");
+    assert!(matches!(
+        scheduler.add_operator(unknown, OperatorType::ADD_PEER, 1),
+        Err(network::Error::Scheduler {
+            error_type: ErrorType::REGION_NOT_FOUND,
+            ..
+        })
+    ));
+    // A real region, but an empty split key (its very start).
+    let (region, _) = scheduler
+        .get_region(b"k")
+        .expect("the scheduler answers")
+        .expect("a region holds every key");
+    let region_id = region.id;
+    assert_eq!(
+        refused(
+            runtime
+                .block_on(debug.split_region(region_id, b""))
+                .map(drop)
+        ),
+        DebugErrorType::INVALID_ARGUMENT
+    );
+    let digest = runtime
+        .block_on(debug.region_digest(region_id))
+        .expect("the store still serves its region");
+    assert!(digest.key_count >= 1, "{digest:?}");
+    assert_eq!(cluster.must_get(b"k", deadline), Some(b"v".to_vec()));
+}
+
 /// A snapshot stream that stops after part of its bytes (the sender
 /// crashed, the connection broke) is refused with a typed status, its
 /// partial files are deleted, and the store goes on serving.

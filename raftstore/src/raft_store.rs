@@ -38,7 +38,7 @@ use storage::{keys, Engines, WriteBatch};
 use crate::bootstrap::load_store_ident;
 use crate::config::Config;
 use crate::errors::{Error, Result};
-use crate::msg::{Callback, CallbackReceiver, PeerMsg, RaftCommand};
+use crate::msg::{Callback, CallbackReceiver, RaftCommand};
 use crate::peer::snapshot_state::SnapState;
 use crate::peer::Peer;
 use crate::router::Router;
@@ -265,36 +265,26 @@ impl RaftStore {
     }
 
     /// Generates a snapshot of `region_id` now (optionally exporting it to
-    /// `export_dir`) and waits up to `timeout` for the outcome.
+    /// `export_dir`) and waits up to `timeout` for the outcome (see
+    /// [`Router::request_snapshot`]).
     pub fn request_snapshot(
         &self,
         region_id: u64,
         export_dir: Option<PathBuf>,
         timeout: Duration,
     ) -> std::result::Result<String, String> {
-        let (reply, outcome) = crossbeam_channel::bounded(1);
-        self.router
-            .send(region_id, PeerMsg::RequestSnapshot { export_dir, reply })
-            .map_err(|error| error.to_string())?;
-        outcome
-            .recv_timeout(timeout)
-            .map_err(|_| format!("region {region_id}: no answer within {timeout:?}"))?
+        self.router.request_snapshot(region_id, export_dir, timeout)
     }
 
     /// Compacts `region_id`'s log up to its applied index now (this store
-    /// must lead the region) and waits up to `timeout` for the proposal.
+    /// must lead the region) and waits up to `timeout` for the proposal
+    /// (see [`Router::compact_log_now`]).
     pub fn compact_log_now(
         &self,
         region_id: u64,
         timeout: Duration,
     ) -> std::result::Result<String, String> {
-        let (reply, outcome) = crossbeam_channel::bounded(1);
-        self.router
-            .send(region_id, PeerMsg::CompactLogNow { reply })
-            .map_err(|error| error.to_string())?;
-        outcome
-            .recv_timeout(timeout)
-            .map_err(|_| format!("region {region_id}: no answer within {timeout:?}"))?
+        self.router.compact_log_now(region_id, timeout)
     }
 
     /// Stops every thread and waits for them (see the module docs).

@@ -163,6 +163,41 @@ impl Router {
         self.send(region_id, PeerMsg::RaftCommand(command))
     }
 
+    /// Generates a snapshot of `region_id` now (optionally exporting its
+    /// files to `export_dir`) and waits up to `timeout` for the region
+    /// worker's one-line outcome. Blocks the calling thread: for tools
+    /// (the playground, the store's debug service), never the raft worker.
+    pub fn request_snapshot(
+        &self,
+        region_id: u64,
+        export_dir: Option<std::path::PathBuf>,
+        timeout: std::time::Duration,
+    ) -> std::result::Result<String, String> {
+        let (reply, outcome) = crossbeam_channel::bounded(1);
+        self.send(region_id, PeerMsg::RequestSnapshot { export_dir, reply })
+            .map_err(|error| error.to_string())?;
+        outcome
+            .recv_timeout(timeout)
+            .map_err(|_| format!("region {region_id}: no answer within {timeout:?}"))?
+    }
+
+    /// Compacts `region_id`'s log up to its applied index now (this store
+    /// must lead the region) and waits up to `timeout` for the proposal's
+    /// one-line description. Blocks the calling thread, as
+    /// [`Router::request_snapshot`].
+    pub fn compact_log_now(
+        &self,
+        region_id: u64,
+        timeout: std::time::Duration,
+    ) -> std::result::Result<String, String> {
+        let (reply, outcome) = crossbeam_channel::bounded(1);
+        self.send(region_id, PeerMsg::CompactLogNow { reply })
+            .map_err(|error| error.to_string())?;
+        outcome
+            .recv_timeout(timeout)
+            .map_err(|_| format!("region {region_id}: no answer within {timeout:?}"))?
+    }
+
     /// Sends a message to the store worker.
     pub fn send_store(&self, message: StoreMsg) -> Result<()> {
         self.inner

@@ -75,6 +75,13 @@ pub enum Error {
     #[error("region {0} already has an operator")]
     OperatorExists(u64),
 
+    /// An operator asked for by hand (`Scheduler::create_manual_operator`)
+    /// makes no sense for the region as the scheduler knows it: a peer
+    /// added where one exists, removed or made leader where none is, or
+    /// the region's last peer removed. The message says which.
+    #[error("invalid operator: {0}")]
+    InvalidOperator(String),
+
     /// A value persisted by this crate could not be decoded: the directory
     /// is corrupt or was written by an incompatible version.
     #[error("corrupt scheduler metadata at {key:?}: {reason}")]

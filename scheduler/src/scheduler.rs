@@ -252,6 +252,90 @@ impl Scheduler {
         self.operators().add_operator(operator)
     }
 
+    /// Adds the operator a tool asks for (`tinykv ctl add-peer`,
+    /// `remove-peer`, `transfer-leader`): one step of `kind` (`AddPeer`,
+    /// `RemovePeer` or `TransferLeader`) on `store_id`, checked against the
+    /// region as the scheduler knows it. An added peer gets a fresh id.
+    /// Fails with `RegionNotFound`, `StoreNotFound`/`StoreTombstone` for an
+    /// unusable store, `InvalidOperator` for a step that makes no sense
+    /// (see the variant) and `OperatorExists` if one is in flight.
+    pub fn create_manual_operator(
+        &self,
+        region_id: u64,
+        kind: OperatorKind,
+        store_id: u64,
+    ) -> Result<()> {
+        let store = self.get_store(store_id)?;
+        if store.store.state() == proto::metapb::StoreState::Tombstone {
+            return Err(Error::StoreTombstone(store_id));
+        }
+        let (region, _leader) = self
+            .get_region_by_id(region_id)
+            .ok_or_else(|| Error::RegionNotFound(format!("no region {region_id}")))?;
+        let existing = region
+            .peers
+            .iter()
+            .find(|peer| peer.store_id == store_id)
+            .cloned();
+        let step = match (kind, existing) {
+            (OperatorKind::AddPeer, None) => {
+                let mut peer = Peer::new();
+                peer.id = self.alloc_id()?;
+                peer.store_id = store_id;
+                OperatorStep::AddPeer { peer }
+            }
+            (OperatorKind::RemovePeer, Some(_)) if region.peers.len() == 1 => {
+                return Err(Error::InvalidOperator(format!(
+                    "region {region_id} has only its peer on store {store_id}; removing it would lose the region"
+                )))
+            }
+            (OperatorKind::RemovePeer, Some(peer)) => OperatorStep::RemovePeer { peer },
+            (OperatorKind::TransferLeader, Some(peer)) => OperatorStep::TransferLeader { peer },
+            (OperatorKind::AddPeer, Some(peer)) => {
+                return Err(Error::InvalidOperator(format!(
+                    "region {region_id} already has peer {} on store {store_id}",
+                    peer.id
+                )))
+            }
+            (OperatorKind::RemovePeer | OperatorKind::TransferLeader, None) => {
+                return Err(Error::InvalidOperator(format!(
+                    "region {region_id} has no peer on store {store_id}"
+                )))
+            }
+            (OperatorKind::MoveRegion, _) => {
+                return Err(Error::InvalidOperator(
+                    "a move is two steps; ask for add-peer, then remove-peer".to_string(),
+                ))
+            }
+        };
+        self.create_operator(region_id, kind, vec![step])?;
+        log::info!(
+            "scheduler: [region {region_id}] {kind:?} on store {store_id} asked for by hand"
+        );
+        Ok(())
+    }
+
+    /// The regions overlapping `[start_key, end_key)` (an empty `end_key`:
+    /// to the end of the key space) with their leaders, in key order, at
+    /// most `limit` of them (0: all).
+    pub fn scan_regions(
+        &self,
+        start_key: &[u8],
+        end_key: &[u8],
+        limit: usize,
+    ) -> Vec<(Region, Option<Peer>)> {
+        let overlaps = |region: &Region| {
+            (region.end_key.is_empty() || region.end_key.as_slice() > start_key)
+                && (end_key.is_empty() || region.start_key.as_slice() < end_key)
+        };
+        let limit = if limit == 0 { usize::MAX } else { limit };
+        self.regions()
+            .into_iter()
+            .filter(|(region, _)| overlaps(region))
+            .take(limit)
+            .collect()
+    }
+
     /// Switches balance-leader and balance-region on or off for the next
     /// schedule ticks. The replica checker always runs: a missing replica
     /// is a safety problem, not a balance one. Operators in flight finish.

@@ -9,7 +9,6 @@
 //! still runs, before the temp dir goes; on a failure it prints the tail
 //! of every log.
 
-// needs labs 1, 2AA, 2AB, 2AC, 2B, 2C, 3A, 3B, 3C: begin — the cluster commands start a multi-process cluster: every store lab is on their path
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -176,4 +175,3 @@ fn cluster_commands_drill_a_store_kill_and_restart() {
         cluster.alive()
     );
 }
-// needs labs: end

@@ -10,6 +10,9 @@
 //!   transactional workloads.
 //! * [`playground`] and `src/bin/playground.rs`: what `make run` starts.
 //!
+//! * [`ctl`]: `tinykv ctl`, the client of a running cluster of processes
+//!   (raw and transactional commands, regions, operators, splits,
+//!   compaction, snapshot export, replica digests).
 //! * [`cluster`]: the local multi-store test cluster (stores, simulated
 //!   network with filters, the real scheduler in-process, the tests'
 //!   region directory, client helpers).
@@ -19,6 +22,7 @@
 
 pub mod chain_log;
 pub mod cluster;
+pub mod ctl;
 pub mod linearizability;
 pub mod local_cluster;
 pub mod playground;

@@ -236,8 +236,10 @@ impl Peer {
 
     /// A user-requested snapshot (dragonboat's RequestSnapshot): generate
     /// one now on the region worker, optionally exporting its files; the
-    /// region worker answers on `reply`. Ignored (answered at once) when
-    /// nothing was applied since the last requested one.
+    /// region worker answers on `reply`. Without an export directory it is
+    /// ignored (answered at once) when nothing was applied since the last
+    /// requested one; an export always gets its files (regenerating at the
+    /// same index is safe: files in use are reused, see the region worker).
     pub fn request_snapshot(
         &mut self,
         ctx: &StoreContext,
@@ -245,7 +247,7 @@ impl Peer {
         reply: crossbeam_channel::Sender<std::result::Result<String, String>>,
     ) {
         let applied = self.storage().applied_index();
-        if applied == self.last_requested_snapshot_index {
+        if applied == self.last_requested_snapshot_index && export_dir.is_none() {
             let _ = reply.send(Err(format!(
                 "region {}: nothing applied since the snapshot at index {applied}; request ignored",
                 self.region_id()

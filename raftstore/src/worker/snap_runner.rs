@@ -150,8 +150,12 @@ impl SnapSender {
     }
 }
 
-/// The chunks of one snapshot, read lazily from its `gen_` files.
-struct ChunkStream {
+/// The chunks of one snapshot, read lazily from its `gen_` files: the head
+/// chunk carrying `message` (the MsgSnapshot), then each file of its meta in
+/// `chunk_size` pieces. The wire format of a snapshot, used by snap_runner
+/// and by the store's debug service (`ExportSnapshot` streams an exported
+/// snapshot to `tinykv ctl` the same way).
+pub struct ChunkStream {
     head: Option<RaftMessage>,
     files: Vec<(std::path::PathBuf, u64)>,
     current: Option<(File, u64)>,
@@ -159,7 +163,9 @@ struct ChunkStream {
 }
 
 impl ChunkStream {
-    fn new(
+    /// The chunks of the snapshot `key` described by `message`, whose files
+    /// are `snap_manager`'s `gen_` files of that key.
+    pub fn new(
         snap_manager: &SnapManager,
         message: RaftMessage,
         key: SnapKey,

@@ -6,6 +6,7 @@
 //! tinykv server    --addr 127.0.0.1:20160 --data-dir /tmp/tinykv/store-1 --scheduler 127.0.0.1:2379
 //! tinykv server    --config store-1.toml   # the same flags from a TOML file (see config.rs)
 //! tinykv cluster up --stores 3     # both, as background processes (see cluster.rs)
+//! tinykv ctl --scheduler 127.0.0.1:2379 regions   # talk to a running cluster (see ctl.rs)
 //! tinykv --help, tinykv server --help
 //! ```
 //!
@@ -37,6 +38,8 @@ use std::time::Duration;
 mod cluster;
 #[path = "tinykv/config.rs"]
 mod config;
+#[path = "tinykv/ctl.rs"]
+mod ctl;
 
 use clap::{Args, Parser, Subcommand};
 use config::{ConfigError, SchedulerFile, ServerFile};
@@ -64,6 +67,10 @@ enum Command {
     /// A local cluster of background processes: `up`, `down`, `kill`,
     /// `start`, `status` (see docs/cluster.md).
     Cluster(cluster::ClusterArgs),
+    /// Talk to a running cluster: reads and writes, regions and stores,
+    /// operators, splits, compaction, snapshot export (see `tinykv ctl
+    /// --help`).
+    Ctl(ctl::CtlArgs),
 }
 
 #[derive(Args, Debug)]
@@ -176,8 +183,16 @@ enum Node {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // A node logs what it does; ctl's output is its answer, so only
+    // warnings go to stderr unless RUST_LOG asks for more.
+    let default_level = match cli.command {
+        Command::Ctl(_) => "warn",
+        Command::Scheduler(_) | Command::Server(_) | Command::Cluster(_) => "info",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .init();
+    match cli.command {
         Command::Scheduler(args) => match args.resolve() {
             Ok(options) => {
                 run_node(move |runtime| SchedulerNode::start(runtime, options).map(Node::Scheduler))
@@ -191,6 +206,8 @@ fn main() -> ExitCode {
             Err(error) => configuration_error(error),
         },
         Command::Cluster(args) => cluster::run(args),
+        // A client, not a node: runs its command and exits.
+        Command::Ctl(args) => ctl::run(args),
     }
 }
 

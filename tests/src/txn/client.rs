@@ -1,5 +1,7 @@
 //! [`TxnClient`] and [`Transaction`]: Percolator's client side over the
-//! stores' transactional handlers (`Server::kv_get`, `kv_prewrite`, ...).
+//! stores' transactional commands (`Server::kv_get`, `kv_prewrite`, ...),
+//! reached through [`TxnStores`]: in-process on the test cluster, over
+//! gRPC in `tinykv ctl`.
 //!
 //! A transaction takes a start timestamp from the [`TimestampOracle`],
 //! reads at it (a buffered write of its own wins), and buffers its writes.
@@ -23,23 +25,24 @@
 //!
 //! Routing: a key's region is found by its encoded form (region bounds of
 //! transactional data are encoded keys, see `storage::mvcc`); a region
-//! error (not leader, stale epoch, key not in region after a split) makes
-//! the client look the region up again and retry until its deadline.
+//! error (not leader, stale epoch, key not in region after a split) is
+//! handed to `TxnStores::learn` and makes the client look the region up
+//! again and retry until its deadline.
 //! Runs on the calling thread; one `TxnClient` may be shared by threads.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use proto::errorpb;
 use proto::kvrpcpb::{
     Context, KeyError, KvBatchRollbackRequest, KvCheckTxnStatusRequest, KvCommitRequest,
     KvGetRequest, KvPrewriteRequest, KvResolveLockRequest, LockInfo, Mutation, Op,
 };
 use proto::metapb::Region;
-use server::Server;
 use storage::mvcc::encode_user_key;
 
 use super::timestamp_oracle::TimestampOracle;
-use crate::cluster::Cluster;
+use super::txn_stores::{TxnCommands, TxnStores};
 
 /// How long a lock lives before another transaction may roll it back, in
 /// ms of timestamp time.
@@ -70,13 +73,16 @@ pub enum TxnError {
 enum Attempt<T> {
     /// An answer (possibly a transactional error for the caller to read).
     Done(T),
-    /// A region error or a store that cannot answer: route again.
+    /// A store that cannot answer, or a retryable refusal: route again.
     Retry(String),
+    /// A region error (not leader, stale epoch, key not in region): the
+    /// router learns from it, then routes again.
+    RegionError(errorpb::Error),
 }
 
 /// The client. See the module docs.
 pub struct TxnClient<'a> {
-    cluster: &'a Cluster,
+    stores: &'a dyn TxnStores,
     oracle: &'a dyn TimestampOracle,
     /// How long one operation (a read, a prewrite, a commit) may retry.
     timeout: Duration,
@@ -84,10 +90,11 @@ pub struct TxnClient<'a> {
 }
 
 impl<'a> TxnClient<'a> {
-    /// A client of `cluster` taking timestamps from `oracle`.
-    pub fn new(cluster: &'a Cluster, oracle: &'a dyn TimestampOracle) -> TxnClient<'a> {
+    /// A client of `stores` (the in-process `Cluster`, or a cluster of
+    /// processes over gRPC) taking timestamps from `oracle`.
+    pub fn new(stores: &'a dyn TxnStores, oracle: &'a dyn TimestampOracle) -> TxnClient<'a> {
         TxnClient {
-            cluster,
+            stores,
             oracle,
             timeout: Duration::from_secs(10),
             lock_ttl_ms: DEFAULT_LOCK_TTL_MS,
@@ -141,11 +148,11 @@ impl<'a> TxnClient<'a> {
         user_key: &[u8],
         deadline: Instant,
         what: &str,
-        mut call: impl FnMut(&Server, Context, &Region) -> Attempt<T>,
+        mut call: impl FnMut(&dyn TxnCommands, Context, &Region) -> Attempt<T>,
     ) -> Result<T, String> {
         let encoded = encode_user_key(user_key);
         let mut last_error = String::from("no attempt made");
-        let mut round_robin = 0usize;
+        let mut attempt_number = 0usize;
         loop {
             if Instant::now() > deadline {
                 return Err(format!(
@@ -153,37 +160,23 @@ impl<'a> TxnClient<'a> {
                     String::from_utf8_lossy(user_key)
                 ));
             }
-            let attempt = (|| {
-                let region = self
-                    .cluster
-                    .region_for_key(&encoded)
-                    .ok_or("no running store knows the key's region")?;
-                let store_id = match self.cluster.leader_of(region.id) {
-                    Some(leader) => leader.store_id,
-                    None => {
-                        round_robin += 1;
-                        region.peers[round_robin % region.peers.len().max(1)].store_id
+            attempt_number += 1;
+            match self.stores.locate(&encoded, attempt_number) {
+                Ok((region, peer, store)) => {
+                    let mut context = Context::new();
+                    context.region_id = region.id;
+                    context.region_epoch = Some(region.region_epoch().clone()).into();
+                    context.peer = Some(peer).into();
+                    match call(&*store, context, &region) {
+                        Attempt::Done(answer) => return Ok(answer),
+                        Attempt::Retry(error) => last_error = error,
+                        Attempt::RegionError(error) => {
+                            self.stores.learn(&region, &error);
+                            last_error = error.message;
+                        }
                     }
-                };
-                let peer = region
-                    .peers
-                    .iter()
-                    .find(|peer| peer.store_id == store_id)
-                    .cloned()
-                    .ok_or("the leader's store has no peer of the region")?;
-                let server = self
-                    .cluster
-                    .server(store_id)
-                    .ok_or_else(|| format!("store {store_id} is not running"))?;
-                let mut context = Context::new();
-                context.region_id = region.id;
-                context.region_epoch = Some(region.region_epoch().clone()).into();
-                context.peer = Some(peer).into();
-                Ok::<_, String>(call(&server, context, &region))
-            })();
-            match attempt {
-                Ok(Attempt::Done(answer)) => return Ok(answer),
-                Ok(Attempt::Retry(error)) | Err(error) => last_error = error,
+                }
+                Err(error) => last_error = error,
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -196,7 +189,7 @@ impl<'a> TxnClient<'a> {
         keys: &[Vec<u8>],
         deadline: Instant,
         what: &str,
-        mut call: impl FnMut(&Server, Context, &[Vec<u8>]) -> Attempt<()>,
+        mut call: impl FnMut(&dyn TxnCommands, Context, &[Vec<u8>]) -> Attempt<()>,
     ) -> Result<(), String> {
         let mut remaining: Vec<Vec<u8>> = keys.to_vec();
         while let Some(first) = remaining.first().cloned() {
@@ -243,9 +236,12 @@ impl<'a> TxnClient<'a> {
                 request.primary_key = primary.to_vec();
                 request.lock_ts = start_ts;
                 request.current_ts = current_ts;
-                let response = server.kv_check_txn_status(&request);
+                let response = match server.kv_check_txn_status(&request) {
+                    Ok(response) => response,
+                    Err(error) => return Attempt::Retry(error),
+                };
                 match response.region_error.as_ref() {
-                    Some(error) => Attempt::Retry(error.message.clone()),
+                    Some(error) => Attempt::RegionError(error.clone()),
                     None => Attempt::Done((response.lock_ttl, response.commit_version)),
                 }
             },
@@ -275,9 +271,12 @@ impl<'a> TxnClient<'a> {
             request.context = Some(context).into();
             request.start_version = lock.lock_version;
             request.commit_version = commit_version;
-            let response = server.kv_resolve_lock(&request);
+            let response = match server.kv_resolve_lock(&request) {
+                Ok(response) => response,
+                Err(error) => return Attempt::Retry(error),
+            };
             if let Some(error) = response.region_error.as_ref() {
-                return Attempt::Retry(error.message.clone());
+                return Attempt::RegionError(error.clone());
             }
             match response.error.as_ref() {
                 Some(error) => Attempt::Retry(format!("resolve lock: {error:?}")),
@@ -295,9 +294,12 @@ impl<'a> TxnClient<'a> {
             request.context = Some(context).into();
             request.start_version = start_ts;
             request.keys = batch.to_vec();
-            let response = server.kv_batch_rollback(&request);
+            let response = match server.kv_batch_rollback(&request) {
+                Ok(response) => response,
+                Err(error) => return Attempt::Retry(error),
+            };
             match response.region_error.as_ref() {
-                Some(error) => Attempt::Retry(error.message.clone()),
+                Some(error) => Attempt::RegionError(error.clone()),
                 None => Attempt::Done(()),
             }
         });
@@ -381,9 +383,12 @@ impl Transaction<'_, '_> {
                     request.context = Some(context).into();
                     request.key = key.to_vec();
                     request.version = self.start_ts;
-                    let response = server.kv_get(&request);
+                    let response = match server.kv_get(&request) {
+                        Ok(response) => response,
+                        Err(error) => return Attempt::Retry(error),
+                    };
                     match response.region_error.as_ref() {
-                        Some(error) => Attempt::Retry(error.message.clone()),
+                        Some(error) => Attempt::RegionError(error.clone()),
                         None => Attempt::Done(response),
                     }
                 })
@@ -498,9 +503,12 @@ impl Transaction<'_, '_> {
                         mutation
                     })
                     .collect();
-                let response = server.kv_prewrite(&request);
+                let response = match server.kv_prewrite(&request) {
+                    Ok(response) => response,
+                    Err(error) => return Attempt::Retry(error),
+                };
                 if let Some(error) = response.region_error.as_ref() {
-                    return Attempt::Retry(error.message.clone());
+                    return Attempt::RegionError(error.clone());
                 }
                 // A conflict or refusal decides the transaction, whatever
                 // else the answer says; locks are resolved, then retried.
@@ -558,9 +566,12 @@ impl Transaction<'_, '_> {
             request.start_version = self.start_ts;
             request.commit_version = commit_ts;
             request.keys = batch.to_vec();
-            let response = server.kv_commit(&request);
+            let response = match server.kv_commit(&request) {
+                Ok(response) => response,
+                Err(error) => return Attempt::Retry(error),
+            };
             if let Some(error) = response.region_error.as_ref() {
-                return Attempt::Retry(error.message.clone());
+                return Attempt::RegionError(error.clone());
             }
             match response.error.as_ref().map(classify) {
                 None => Attempt::Done(()),
