@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use log::{debug, error, info, warn};
 use proto::eraftpb::{
     ConfChange, ConfChangeType, Entry, EntryType, HardState, Message, MessageType, Snapshot,
@@ -465,10 +466,10 @@ impl<T: Storage> Raft<T> {
 
     /// Sends a heartbeat carrying the commit index `to` can safely use.
     pub fn send_heartbeat(&mut self, to: u64) {
-        self.send_heartbeat_with_context(to, Vec::new());
+        self.send_heartbeat_with_context(to, Bytes::new());
     }
 
-    fn send_heartbeat_with_context(&mut self, to: u64, context: Vec<u8>) {
+    fn send_heartbeat_with_context(&mut self, to: u64, context: Bytes) {
         // Never tell a follower to commit past what it is known to hold:
         // its log beyond `matched` may still differ from ours.
         let Some(pr) = self.prs.get(&to) else {
@@ -515,7 +516,7 @@ impl<T: Storage> Raft<T> {
         self.bcast_heartbeat_with_context(context);
     }
 
-    fn bcast_heartbeat_with_context(&mut self, context: Vec<u8>) {
+    fn bcast_heartbeat_with_context(&mut self, context: Bytes) {
         for id in self.sorted_peer_ids() {
             if id != self.id {
                 self.send_heartbeat_with_context(id, context.clone());
@@ -950,7 +951,7 @@ impl<T: Storage> Raft<T> {
             m.index = last_index;
             m.log_term = last_term;
             if campaign_type == CampaignType::Transfer {
-                m.context = CAMPAIGN_TRANSFER.to_vec();
+                m.context = Bytes::from_static(CAMPAIGN_TRANSFER);
             }
             self.send(m);
         }
@@ -1805,7 +1806,7 @@ impl<T: Storage> Raft<T> {
     pub(crate) fn conf_change_entry(cc: &ConfChange) -> Result<Entry> {
         let mut e = Entry::new();
         e.set_entry_type(EntryType::EntryConfChange);
-        e.data = cc.write_to_bytes()?;
+        e.data = Bytes::from(cc.write_to_bytes()?);
         Ok(e)
     }
 }

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use proto::eraftpb::{ConfChange, ConfState, Entry, HardState, Message, MessageType, Snapshot};
 
 use crate::config::Config;
@@ -120,11 +121,12 @@ impl<T: Storage> RawNode<T> {
     /// message only; entries have no context field.
     pub fn propose(&mut self, context: Vec<u8>, data: Vec<u8>) -> Result<()> {
         let mut e = Entry::new();
-        e.data = data;
+        // Vec -> Bytes takes over the allocation: no copy.
+        e.data = Bytes::from(data);
         let mut m = Message::new();
         m.set_msg_type(MessageType::MsgPropose);
         m.from = self.raft.id;
-        m.context = context;
+        m.context = Bytes::from(context);
         m.entries.push(e);
         self.raft.step(m)
     }
@@ -136,7 +138,7 @@ impl<T: Storage> RawNode<T> {
         let mut m = Message::new();
         m.set_msg_type(MessageType::MsgPropose);
         m.from = self.raft.id;
-        m.context = context;
+        m.context = Bytes::from(context);
         m.entries.push(e);
         self.raft.step(m)
     }
@@ -278,7 +280,7 @@ impl<T: Storage> RawNode<T> {
     /// without a known leader is dropped (retry later).
     pub fn read_index(&mut self, rctx: Vec<u8>) {
         let mut e = Entry::new();
-        e.data = rctx;
+        e.data = Bytes::from(rctx);
         let mut m = Message::new();
         m.set_msg_type(MessageType::MsgReadIndex);
         m.entries.push(e);

@@ -152,7 +152,7 @@ impl MemStorageCore {
         &mut self,
         idx: u64,
         cs: Option<ConfState>,
-        data: Vec<u8>,
+        data: impl Into<bytes::Bytes>,
     ) -> Result<&Snapshot> {
         if idx <= self.snapshot.metadata().index {
             return Err(Error::Store(StorageError::SnapshotOutOfDate));
@@ -162,7 +162,7 @@ impl MemStorageCore {
         }
         let term = self.term(idx)?;
         let mut snapshot = Snapshot::new();
-        snapshot.data = data;
+        snapshot.data = data.into();
         let metadata = snapshot.mut_metadata();
         metadata.index = idx;
         metadata.term = term;

@@ -63,7 +63,7 @@ mod tests {
         let mut e = Entry::new();
         e.index = index;
         e.term = 1;
-        e.data = vec![b'x'; data_len];
+        e.data = vec![b'x'; data_len].into();
         e
     }
 
