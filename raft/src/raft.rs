@@ -29,6 +29,7 @@ use rand::{Rng, SeedableRng};
 use crate::config::Config;
 use crate::errors::{Error, Result, StorageError};
 use crate::progress::{Progress, ProgressState};
+use crate::progress_map::ProgressMap;
 use crate::raft_log::RaftLog;
 use crate::raw_node::SnapshotStatus;
 use crate::read_only::{ReadOnly, ReadState};
@@ -131,7 +132,8 @@ pub struct Raft<T: Storage> {
     /// See [`Config::max_size_per_msg`].
     pub max_msg_size: u64,
 
-    prs: HashMap<u64, Progress>,
+    /// Sorted by id, not hashed: see [`ProgressMap`].
+    prs: ProgressMap,
     /// Votes received in the current (pre-)election: peer -> granted.
     votes: HashMap<u64, bool>,
     read_only: ReadOnly,
@@ -186,7 +188,7 @@ impl<T: Storage> Raft<T> {
             pre_vote: c.pre_vote,
             max_inflight: c.max_inflight_msgs,
             max_msg_size: c.max_size_per_msg,
-            prs: HashMap::new(),
+            prs: ProgressMap::new(),
             votes: HashMap::new(),
             read_only: ReadOnly::new(),
             pending_read_index_messages: Vec::new(),
@@ -241,22 +243,21 @@ impl<T: Storage> Raft<T> {
     // ----- accessors --------------------------------------------------------
 
     /// The progress of every member, as the leader tracks it.
-    pub fn prs(&self) -> &HashMap<u64, Progress> {
+    pub fn prs(&self) -> &ProgressMap {
         &self.prs
     }
 
     /// Mutable access to the progress of every member (tests use it to set
     /// up scenarios).
-    pub fn mut_prs(&mut self) -> &mut HashMap<u64, Progress> {
+    pub fn mut_prs(&mut self) -> &mut ProgressMap {
         &mut self.prs
     }
 
     /// The member ids in increasing order, so that every loop over peers
     /// sends messages in the same order on every run.
     fn sorted_peer_ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.prs.keys().copied().collect();
-        ids.sort_unstable();
-        ids
+        // The map is kept in id order: no sort needed.
+        self.prs.keys().copied().collect()
     }
 
     /// The role and known leader.
@@ -485,7 +486,10 @@ impl<T: Storage> Raft<T> {
     /// Sends MsgAppend to every peer; returns the first error, after trying all.
     fn bcast_append(&mut self) -> Result<()> {
         let mut result = Ok(());
-        for id in self.sorted_peer_ids() {
+        // Positions in the id-ordered map rather than a copy of the ids: no
+        // allocation per broadcast (sending never adds or removes members).
+        for position in 0..self.prs.len() {
+            let id = self.prs.id_at(position);
             if id == self.id {
                 continue;
             }
@@ -517,8 +521,11 @@ impl<T: Storage> Raft<T> {
     }
 
     fn bcast_heartbeat_with_context(&mut self, context: Bytes) {
-        for id in self.sorted_peer_ids() {
+        // As in bcast_append: positions, no copy of the ids.
+        for position in 0..self.prs.len() {
+            let id = self.prs.id_at(position);
             if id != self.id {
+                // A Bytes clone: a reference-count bump, not a copy.
                 self.send_heartbeat_with_context(id, context.clone());
             }
         }
@@ -1146,9 +1153,8 @@ impl<T: Storage> Raft<T> {
         if self.prs.is_empty() {
             return false;
         }
-        let mut matched: Vec<u64> = self.prs.values().map(|pr| pr.matched).collect();
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let quorum_index = matched[self.quorum() - 1];
+        // Counted in place, not by sorting a fresh Vec: this runs on every acknowledgement.
+        let quorum_index = self.prs.quorum_matched_index(self.quorum());
         let committed = self.raft_log.maybe_commit(quorum_index, self.term);
         if committed {
             self.release_pending_read_index_messages();

@@ -13,7 +13,10 @@
 //! a plain harness (no criterion): criterion measures one function at a
 //! time and cannot interleave two.
 //!
-//! Options: `--rounds N` (default 7), `--window-ms M` (default 300).
+//! Options: `--rounds N` (default 7), `--window-ms M` (default 300). For a
+//! profiler (`valgrind --tool=callgrind`, whose instruction counts do not
+//! depend on the machine's load): `--only ours` or `--only raft-rs` runs one
+//! implementation, `--variant I` (0 to 3, in table order) one variant.
 
 mod ours;
 mod raft_rs;
@@ -60,17 +63,21 @@ fn measure<C>(
     entries as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The median, or NaN for a variant that was not run.
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The word after `name` on the command line, if any.
+fn argument_text(name: &str) -> Option<String> {
+    let arguments: Vec<String> = std::env::args().collect();
+    let position = arguments.iter().position(|argument| argument == name)?;
+    arguments.get(position + 1).cloned()
 }
 
 fn argument(name: &str, default: u64) -> u64 {
-    let arguments: Vec<String> = std::env::args().collect();
-    arguments
-        .iter()
-        .position(|argument| argument == name)
-        .and_then(|position| arguments.get(position + 1))
+    argument_text(name)
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
 }
@@ -96,6 +103,10 @@ fn main() {
             entry_size: 4096,
         },
     ];
+    let only = argument_text("--only");
+    let run_ours = only.as_deref() != Some("raft-rs");
+    let run_theirs = only.as_deref() != Some("ours");
+    let variant = argument_text("--variant").and_then(|value| value.parse::<usize>().ok());
     let mut ours: Vec<Vec<f64>> = vec![Vec::new(); workloads.len()];
     let mut theirs: Vec<Vec<f64>> = vec![Vec::new(); workloads.len()];
     println!(
@@ -104,15 +115,28 @@ fn main() {
     );
     for round_number in 0..rounds {
         for (index, workload) in workloads.iter().enumerate() {
-            let ours_now = || measure(OurCluster::new, OurCluster::round, workload, window);
-            let theirs_now = || measure(RaftRsCluster::new, RaftRsCluster::round, workload, window);
+            if variant.is_some_and(|wanted| wanted != index) {
+                continue;
+            }
+            let mut ours_now = || {
+                if run_ours {
+                    let rate = measure(OurCluster::new, OurCluster::round, workload, window);
+                    ours[index].push(rate);
+                }
+            };
+            let mut theirs_now = || {
+                if run_theirs {
+                    let rate = measure(RaftRsCluster::new, RaftRsCluster::round, workload, window);
+                    theirs[index].push(rate);
+                }
+            };
             // Alternate who goes first, so neither always gets the warmer cache.
             if round_number % 2 == 0 {
-                ours[index].push(ours_now());
-                theirs[index].push(theirs_now());
+                ours_now();
+                theirs_now();
             } else {
-                theirs[index].push(theirs_now());
-                ours[index].push(ours_now());
+                theirs_now();
+                ours_now();
             }
         }
     }
