@@ -54,7 +54,10 @@ impl ProgressMap {
     /// Sets the progress of `id` (adding it as a member if needed) and
     /// returns the progress it replaced, if any.
     pub fn insert(&mut self, id: u64, progress: Progress) -> Option<Progress> {
-        match self.entries.binary_search_by_key(&id, |(member, _)| *member) {
+        match self
+            .entries
+            .binary_search_by_key(&id, |(member, _)| *member)
+        {
             Ok(position) => Some(std::mem::replace(&mut self.entries[position].1, progress)),
             Err(position) => {
                 self.entries.insert(position, (id, progress));
@@ -91,7 +94,9 @@ impl ProgressMap {
 
     /// `(id, progress)` of every member, in id order, to change the progress.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&u64, &mut Progress)> + '_ {
-        self.entries.iter_mut().map(|(id, progress)| (&*id, progress))
+        self.entries
+            .iter_mut()
+            .map(|(id, progress)| (&*id, progress))
     }
 
     /// The id of the member at `position` (`0..len()`, in id order): loops
@@ -99,18 +104,6 @@ impl ProgressMap {
     /// of the ids nor a borrow of the map while sending.
     pub(crate) fn id_at(&self, position: usize) -> u64 {
         self.entries[position].0
-    }
-
-    /// The highest index that at least `quorum` members have matched: the
-    /// index a leader may commit (if of its term). Counts, for each
-    /// member's `matched`, how many members reached it: quadratic in the
-    /// member count, which is tiny, and with no allocation.
-    pub(crate) fn quorum_matched_index(&self, quorum: usize) -> u64 {
-        self.values()
-            .map(|candidate| candidate.matched)
-            .filter(|&index| self.values().filter(|pr| pr.matched >= index).count() >= quorum)
-            .max()
-            .unwrap_or(0)
     }
 
     fn position(&self, id: u64) -> Option<usize> {
@@ -157,25 +150,5 @@ mod tests {
         assert!(!map.contains_key(&1));
         assert_eq!(map.id_at(0), 3);
         assert_eq!(map.len(), 2);
-    }
-
-    /// The quorum index is the highest index a majority holds.
-    #[test]
-    fn test_quorum_matched_index() {
-        // (matched of each member, quorum, want)
-        let cases: [(&[u64], usize, u64); 5] = [
-            (&[5], 1, 5),
-            (&[5, 3, 7], 2, 5),
-            (&[2, 2, 9], 2, 2),
-            (&[1, 4, 4, 8, 9], 3, 4),
-            (&[], 1, 0),
-        ];
-        for (i, (matched, quorum, want)) in cases.iter().enumerate() {
-            let mut map = ProgressMap::new();
-            for (id, &index) in matched.iter().enumerate() {
-                map.insert(id as u64 + 1, progress(index));
-            }
-            assert_eq!(map.quorum_matched_index(*quorum), *want, "case {i}");
-        }
     }
 }

@@ -992,7 +992,9 @@ impl<T: Storage> Raft<T> {
     // lab 2AA: end
 
     fn step_leader(&mut self, mut m: Message) -> Result<()> {
-        match m.msg_type() {
+        // Decoded once: the accessor converts the enum on every call.
+        let msg_type = m.msg_type();
+        match msg_type {
             MessageType::MsgBeat => {
                 self.bcast_heartbeat();
                 return Ok(());
@@ -1021,7 +1023,7 @@ impl<T: Storage> Raft<T> {
             debug!("{} no progress available for {}", self.id, m.from);
             return Ok(());
         };
-        match m.msg_type() {
+        match msg_type {
             MessageType::MsgAppendResponse => {
                 pr.recent_active = true;
                 self.handle_append_response(&m)
@@ -1153,8 +1155,18 @@ impl<T: Storage> Raft<T> {
         if self.prs.is_empty() {
             return false;
         }
-        // Counted in place, not by sorting a fresh Vec: this runs on every acknowledgement.
-        let quorum_index = self.prs.quorum_matched_index(self.quorum());
+        // The highest index a quorum holds: the largest `matched` that at
+        // least quorum() members reached. Counted in place (quadratic in a
+        // handful of members), not by sorting a fresh Vec: this runs on
+        // every acknowledgement.
+        let quorum = self.quorum();
+        let quorum_index = self
+            .prs
+            .values()
+            .map(|pr| pr.matched)
+            .filter(|&index| self.prs.values().filter(|pr| pr.matched >= index).count() >= quorum)
+            .max()
+            .unwrap_or(0);
         let committed = self.raft_log.maybe_commit(quorum_index, self.term);
         if committed {
             self.release_pending_read_index_messages();

@@ -311,6 +311,8 @@ impl<T: Storage> RaftLog<T> {
             let unstable = self.unstable.slice(cmp::max(low, offset), high);
             // Cut to the size limit before cloning, so nothing cut is cloned.
             let count = count_within_size(&ents, unstable, max_size);
+            // Exactly what is added: at most one allocation, no regrowth.
+            ents.reserve_exact(count);
             ents.extend_from_slice(&unstable[..count]);
         }
         Ok(ents)

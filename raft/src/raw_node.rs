@@ -161,10 +161,12 @@ impl<T: Storage> RawNode<T> {
     /// with [`Error::StepLocalMsg`], responses from non-members with
     /// [`Error::StepPeerNotFound`].
     pub fn step(&mut self, m: Message) -> Result<()> {
-        if is_local_message(m.msg_type()) {
+        let msg_type = m.msg_type();
+        if is_local_message(msg_type) {
             return Err(Error::StepLocalMsg);
         }
-        if self.raft.prs().contains_key(&m.from) || !is_response_message(m.msg_type()) {
+        // The cheap test first: only responses need the membership look-up.
+        if !is_response_message(msg_type) || self.raft.prs().contains_key(&m.from) {
             return self.raft.step(m);
         }
         Err(Error::StepPeerNotFound)

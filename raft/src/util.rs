@@ -7,10 +7,18 @@ use protobuf::Message as _;
 /// with a total encoded size within `max_size`; at least one entry overall:
 /// a single entry larger than the limit must still be able to make
 /// progress. Callers count before cloning, so nothing cut is ever cloned.
-pub(crate) fn count_within_size(taken: &[Entry], entries: &[Entry], max_size: Option<u64>) -> usize {
+pub(crate) fn count_within_size(
+    taken: &[Entry],
+    entries: &[Entry],
+    max_size: Option<u64>,
+) -> usize {
     let Some(max_size) = max_size else {
         return entries.len();
     };
+    if taken.is_empty() && entries.len() <= 1 {
+        // At least one entry is always kept: no sizes to compute.
+        return entries.len();
+    }
     let mut total: u64 = taken.iter().map(|entry| entry.compute_size()).sum();
     let mut count = 0;
     for entry in entries {
