@@ -41,6 +41,11 @@ use crate::{INVALID_ID, INVALID_INDEX};
 /// honour it even while they believe a leader is alive (leader lease).
 const CAMPAIGN_TRANSFER: &[u8] = b"CampaignTransfer";
 
+/// At most this many bytes of an encoded Entry are not its data: the field
+/// tags and the varints of its type, term and index (1 + 1 + 10 + 1 + 10 +
+/// 1 + 5 for the data's length, rounded up).
+const ENTRY_ENCODING_OVERHEAD: u64 = 32;
+
 /// The role of a node (Raft paper §5.1, plus the PreVote role of thesis §9.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StateRole {
@@ -131,6 +136,8 @@ pub struct Raft<T: Storage> {
     pub max_inflight: usize,
     /// See [`Config::max_size_per_msg`].
     pub max_msg_size: u64,
+    /// See [`Config::batch_append`].
+    pub batch_append: bool,
 
     /// Sorted by id, not hashed: see [`ProgressMap`].
     prs: ProgressMap,
@@ -188,6 +195,7 @@ impl<T: Storage> Raft<T> {
             pre_vote: c.pre_vote,
             max_inflight: c.max_inflight_msgs,
             max_msg_size: c.max_size_per_msg,
+            batch_append: c.batch_append,
             prs: ProgressMap::new(),
             votes: HashMap::new(),
             read_only: ReadOnly::new(),
@@ -378,6 +386,11 @@ impl<T: Storage> Raft<T> {
             return Ok(false);
         }
         let next_idx = pr.next_idx;
+        if self.batch_append {
+            if let Some(sent) = self.extend_queued_append(to, next_idx, send_if_empty)? {
+                return Ok(sent);
+            }
+        }
         let prev_index = next_idx - 1;
         let prev_term = self.raft_log.term(prev_index);
         let entries = self.raft_log.entries(next_idx, Some(self.max_msg_size));
@@ -420,6 +433,68 @@ impl<T: Storage> Raft<T> {
                 Err(e)
             }
         }
+    }
+
+    /// With [`Config::batch_append`]: puts what `to` needs from `next_idx`
+    /// on into the MsgAppend already queued for it, if there is one and the
+    /// new entries continue it (in Replicate state, same term). Returns
+    /// `None` when a message of its own is needed, else what
+    /// `maybe_send_append` returns: the queued message now carries the new
+    /// entries (as many as fit in `max_msg_size`) and the commit index.
+    fn extend_queued_append(
+        &mut self,
+        to: u64,
+        next_idx: u64,
+        send_if_empty: bool,
+    ) -> Result<Option<bool>> {
+        let Some(pr) = self.prs.get(&to) else {
+            return Ok(None);
+        };
+        if pr.state != ProgressState::Replicate {
+            return Ok(None);
+        }
+        // The last message queued for `to`: only that one may be extended,
+        // or the peer would see entries out of order.
+        let Some(position) = self.msgs.iter().rposition(|m| m.to == to) else {
+            return Ok(None);
+        };
+        let queued = &self.msgs[position];
+        let queued_last = queued.index + queued.entries.len() as u64;
+        if queued.msg_type() != MessageType::MsgAppend
+            || queued.term != self.term
+            || queued_last + 1 != next_idx
+        {
+            return Ok(None);
+        }
+        // An upper bound of the queued entries' encoded size, cheap enough
+        // to sum on every merge (compute_size would make a batch quadratic).
+        let queued_size: u64 = queued
+            .entries
+            .iter()
+            .map(|e| e.data.len() as u64 + ENTRY_ENCODING_OVERHEAD)
+            .sum();
+        let room = self.max_msg_size.saturating_sub(queued_size);
+        let entries = self.raft_log.entries(next_idx, Some(room))?;
+        // The size limit keeps at least one entry: one that does not fit
+        // goes in a message of its own.
+        let fits = entries.first().is_none_or(|e| e.compute_size() <= room);
+        if !fits {
+            return Ok(None);
+        }
+        let committed = self.raft_log.committed;
+        let queued = &mut self.msgs[position];
+        queued.commit = committed;
+        let Some(last) = entries.last().map(|e| e.index) else {
+            // Only the commit index was news: it rides on the queued message.
+            return Ok(Some(send_if_empty));
+        };
+        queued.entries.extend(entries);
+        // The inflight window already counts this message; its
+        // acknowledgement (of `last`) frees it.
+        if let Some(pr) = self.prs.get_mut(&to) {
+            pr.optimistic_update(last);
+        }
+        Ok(Some(true))
     }
 
     // lab 2C: begin — ask the storage for a snapshot; temporarily unavailable sends nothing; the progress enters Snapshot (docs/labs/lab2c.md#raft-side)
@@ -1843,3 +1918,84 @@ impl<T: Storage> std::fmt::Debug for Raft<T> {
             .finish()
     }
 }
+
+// staff-only: begin — unit tests of append batching; they propose through lab 2AB's stubbed code
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStorage;
+
+    /// A leader of {1, 2, 3} replicating to 2 and 3, with batching as given.
+    fn leader(batch_append: bool, max_size_per_msg: u64) -> Raft<MemStorage> {
+        let config = Config {
+            id: 1,
+            peers: vec![1, 2, 3],
+            random_seed: Some(1),
+            batch_append,
+            max_size_per_msg,
+            ..Config::default()
+        };
+        let mut raft = Raft::new(&config, MemStorage::new()).expect("a valid config");
+        raft.become_candidate();
+        raft.become_leader();
+        // The followers hold the leader's no-op and stream from there.
+        let last_index = raft.raft_log.last_index();
+        for peer in [2, 3] {
+            let pr = raft.mut_prs().get_mut(&peer).expect("a member");
+            pr.matched = last_index;
+            pr.become_replicate();
+        }
+        raft.read_messages();
+        raft
+    }
+
+    fn propose(raft: &mut Raft<MemStorage>, data: &[u8]) {
+        let mut entry = Entry::new();
+        entry.data = Bytes::copy_from_slice(data);
+        let mut m = new_message(1, MessageType::MsgPropose);
+        m.from = 1;
+        m.entries.push(entry);
+        raft.step(m).expect("the leader takes proposals");
+    }
+
+    /// The entry counts of the MsgAppends queued for peer 2, in order.
+    fn appends_to_2(raft: &mut Raft<MemStorage>) -> Vec<usize> {
+        raft.read_messages()
+            .into_iter()
+            .filter(|m| m.to == 2 && m.msg_type() == MessageType::MsgAppend)
+            .map(|m| m.entries.len())
+            .collect()
+    }
+
+    /// With batch_append, proposals made before the messages are taken
+    /// extend the MsgAppend already queued for a peer; without, each
+    /// proposal gets its own.
+    #[test]
+    fn test_batch_append_extends_the_queued_message() {
+        let mut batched = leader(true, 1 << 20);
+        let mut unbatched = leader(false, 1 << 20);
+        for raft in [&mut batched, &mut unbatched] {
+            for data in [b"a", b"b", b"c"] {
+                propose(raft, data);
+            }
+        }
+        assert_eq!(appends_to_2(&mut batched), vec![3]);
+        assert_eq!(appends_to_2(&mut unbatched), vec![1, 1, 1]);
+        // Once the messages are taken, the next proposal starts a new message.
+        propose(&mut batched, b"d");
+        assert_eq!(appends_to_2(&mut batched), vec![1]);
+    }
+
+    /// Batching never makes a MsgAppend larger than max_size_per_msg.
+    #[test]
+    fn test_batch_append_respects_the_size_limit() {
+        let payload = [7u8; 100];
+        // Room for two entries (with their encoding overhead), not three.
+        let mut raft = leader(true, 2 * (100 + ENTRY_ENCODING_OVERHEAD));
+        for _ in 0..3 {
+            propose(&mut raft, &payload);
+        }
+        assert_eq!(appends_to_2(&mut raft), vec![2, 1]);
+    }
+}
+// staff-only: end

@@ -5,7 +5,7 @@
 //! advance), entries applied on the leader per second of the bench
 //! thread's CPU time. Four variants:
 //! {1, 64} proposals per Ready × {128 B, 4 KiB} entries. Both get the same
-//! message size limit and in-flight window.
+//! message size limit, in-flight window and append batching.
 //!
 //! Interleaved, not one after the other: each round measures every variant
 //! on both implementations for a short window, alternating which goes
@@ -23,6 +23,7 @@
 //! profiler (`valgrind --tool=callgrind`, whose instruction counts do not
 //! depend on the machine's load): `--only ours` or `--only raft-rs` runs one
 //! implementation, `--variant I` (0 to 3, in table order) one variant.
+//! `--no-batch-append` turns append batching off on both.
 
 mod ours;
 mod raft_rs;
@@ -42,6 +43,11 @@ pub const COMPACT_EVERY: u64 = 8192;
 /// One variant of the workload.
 #[derive(Debug, Clone, Copy)]
 pub struct Workload {
+    /// Both merge new entries into a MsgAppend still queued for the same
+    /// peer (each has this option, off by default): with 64 proposals per
+    /// Ready a peer then gets one MsgAppend per Ready rather than 64. On
+    /// unless `--no-batch-append`.
+    pub batch_append: bool,
     /// Proposals made before the leader's next Ready.
     pub proposals_per_ready: usize,
     /// Bytes per entry.
@@ -63,13 +69,13 @@ fn thread_cpu_time() -> Duration {
 
 /// Entries per CPU-second over a wall-clock `window`, with a fresh cluster.
 fn measure<C>(
-    mut new_cluster: impl FnMut() -> C,
+    mut new_cluster: impl FnMut(&Workload) -> C,
     mut round: impl FnMut(&mut C, &Workload, &[u8]) -> u64,
     workload: &Workload,
     window: Duration,
 ) -> f64 {
     let payload = vec![0xab; workload.entry_size];
-    let mut cluster = new_cluster();
+    let mut cluster = new_cluster(workload);
     // Warm up: the first rounds grow the logs' buffers.
     for _ in 0..16 {
         round(&mut cluster, workload, &payload);
@@ -107,20 +113,25 @@ fn argument(name: &str, default: u64) -> u64 {
 fn main() {
     let rounds = argument("--rounds", 7).max(1) as usize;
     let window = Duration::from_millis(argument("--window-ms", 300));
+    let batch_append = !std::env::args().any(|argument| argument == "--no-batch-append");
     let workloads = [
         Workload {
+            batch_append,
             proposals_per_ready: 1,
             entry_size: 128,
         },
         Workload {
+            batch_append,
             proposals_per_ready: 64,
             entry_size: 128,
         },
         Workload {
+            batch_append,
             proposals_per_ready: 1,
             entry_size: 4096,
         },
         Workload {
+            batch_append,
             proposals_per_ready: 64,
             entry_size: 4096,
         },
@@ -132,8 +143,9 @@ fn main() {
     let mut ours: Vec<Vec<f64>> = vec![Vec::new(); workloads.len()];
     let mut theirs: Vec<Vec<f64>> = vec![Vec::new(); workloads.len()];
     println!(
-        "raft vs raft-rs 0.7: {rounds} interleaved rounds of {} ms per variant",
-        window.as_millis()
+        "raft vs raft-rs 0.7: {rounds} interleaved rounds of {} ms per variant, append batching {}",
+        window.as_millis(),
+        if batch_append { "on" } else { "off" }
     );
     for round_number in 0..rounds {
         for (index, workload) in workloads.iter().enumerate() {

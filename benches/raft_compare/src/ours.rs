@@ -22,7 +22,7 @@ pub struct OurCluster {
 
 impl OurCluster {
     /// Builds the cluster and elects node 1.
-    pub fn new() -> OurCluster {
+    pub fn new(workload: &Workload) -> OurCluster {
         let ids = [1u64, 2, 3];
         let mut conf_state = ConfState::new();
         conf_state.nodes = ids.to_vec();
@@ -34,6 +34,7 @@ impl OurCluster {
             config.random_seed = Some(id);
             config.max_size_per_msg = crate::MAX_SIZE_PER_MESSAGE;
             config.max_inflight_msgs = crate::MAX_INFLIGHT_MESSAGES;
+            config.batch_append = workload.batch_append;
             nodes.push(RawNode::new(&config, storage.clone()).expect("a valid config"));
             storages.push(storage);
         }

@@ -22,7 +22,7 @@ pub struct RaftRsCluster {
 
 impl RaftRsCluster {
     /// Builds the cluster and elects node 1.
-    pub fn new() -> RaftRsCluster {
+    pub fn new(workload: &Workload) -> RaftRsCluster {
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let ids = [1u64, 2, 3];
         let conf_state = ConfState::from((ids.to_vec(), vec![]));
@@ -36,6 +36,7 @@ impl RaftRsCluster {
                 heartbeat_tick: 1,
                 max_size_per_msg: crate::MAX_SIZE_PER_MESSAGE,
                 max_inflight_msgs: crate::MAX_INFLIGHT_MESSAGES,
+                batch_append: workload.batch_append,
                 ..Config::default()
             };
             nodes.push(RawNode::new(&config, storage.clone(), &logger).expect("a valid config"));
