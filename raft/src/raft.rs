@@ -91,6 +91,28 @@ enum CampaignType {
     Transfer,
 }
 
+/// The size of the last MsgAppend made for a peer, so that batching (see
+/// [`Config::batch_append`]) need not re-add the sizes of the entries it
+/// already holds on every merge, which would make a batch quadratic.
+#[derive(Debug, Clone, Copy)]
+struct QueuedAppend {
+    /// The peer the message goes to.
+    to: u64,
+    /// The index of its last entry: tells whether the message queued for
+    /// `to` is still this one.
+    last_index: u64,
+    /// An upper bound of its entries' encoded size (see `entries_size_bound`).
+    bytes: u64,
+}
+
+/// An upper bound of the encoded size of `entries`, cheap to compute.
+fn entries_size_bound(entries: &[Entry]) -> u64 {
+    entries
+        .iter()
+        .map(|e| e.data.len() as u64 + ENTRY_ENCODING_OVERHEAD)
+        .sum()
+}
+
 /// A message of type `msg_type` to `to`; `send` fills in the sender and term.
 fn new_message(to: u64, msg_type: MessageType) -> Message {
     let mut m = Message::new();
@@ -138,6 +160,8 @@ pub struct Raft<T: Storage> {
     pub max_msg_size: u64,
     /// See [`Config::batch_append`].
     pub batch_append: bool,
+    /// With batch_append: the last MsgAppend made for each peer.
+    queued_appends: Vec<QueuedAppend>,
 
     /// Sorted by id, not hashed: see [`ProgressMap`].
     prs: ProgressMap,
@@ -196,6 +220,7 @@ impl<T: Storage> Raft<T> {
             max_inflight: c.max_inflight_msgs,
             max_msg_size: c.max_size_per_msg,
             batch_append: c.batch_append,
+            queued_appends: Vec::new(),
             prs: ProgressMap::new(),
             votes: HashMap::new(),
             read_only: ReadOnly::new(),
@@ -419,6 +444,11 @@ impl<T: Storage> Raft<T> {
                         }
                     }
                 }
+                if self.batch_append {
+                    if let Some(last) = entries.last().map(|e| e.index) {
+                        self.record_queued_append(to, last, entries_size_bound(&entries));
+                    }
+                }
                 m.entries = entries;
                 self.send(m);
                 Ok(true)
@@ -466,13 +496,15 @@ impl<T: Storage> Raft<T> {
         {
             return Ok(None);
         }
-        // An upper bound of the queued entries' encoded size, cheap enough
-        // to sum on every merge (compute_size would make a batch quadratic).
-        let queued_size: u64 = queued
-            .entries
-            .iter()
-            .map(|e| e.data.len() as u64 + ENTRY_ENCODING_OVERHEAD)
-            .sum();
+        // Recorded when the message was made or last extended, so a batch of
+        // n proposals costs n, not n² (summing again is the fallback).
+        let queued_size =
+            match self.queued_appends.iter().find(|queued_append| {
+                queued_append.to == to && queued_append.last_index == queued_last
+            }) {
+                Some(queued_append) => queued_append.bytes,
+                None => entries_size_bound(&queued.entries),
+            };
         let room = self.max_msg_size.saturating_sub(queued_size);
         let entries = self.raft_log.entries(next_idx, Some(room))?;
         // The size limit keeps at least one entry: one that does not fit
@@ -488,13 +520,31 @@ impl<T: Storage> Raft<T> {
             // Only the commit index was news: it rides on the queued message.
             return Ok(Some(send_if_empty));
         };
+        let bytes = queued_size + entries_size_bound(&entries);
         queued.entries.extend(entries);
+        self.record_queued_append(to, last, bytes);
         // The inflight window already counts this message; its
         // acknowledgement (of `last`) frees it.
         if let Some(pr) = self.prs.get_mut(&to) {
             pr.optimistic_update(last);
         }
         Ok(Some(true))
+    }
+
+    fn record_queued_append(&mut self, to: u64, last_index: u64, bytes: u64) {
+        let record = QueuedAppend {
+            to,
+            last_index,
+            bytes,
+        };
+        match self
+            .queued_appends
+            .iter_mut()
+            .find(|queued_append| queued_append.to == to)
+        {
+            Some(queued_append) => *queued_append = record,
+            None => self.queued_appends.push(record),
+        }
     }
 
     // lab 2C: begin — ask the storage for a snapshot; temporarily unavailable sends nothing; the progress enters Snapshot (docs/labs/lab2c.md#raft-side)

@@ -5,7 +5,7 @@
 //! advance), entries applied on the leader per second of the bench
 //! thread's CPU time. Four variants:
 //! {1, 64} proposals per Ready × {128 B, 4 KiB} entries. Both get the same
-//! message size limit, in-flight window and append batching.
+//! message size limit, in-flight window and append batching setting.
 //!
 //! Interleaved, not one after the other: each round measures every variant
 //! on both implementations for a short window, alternating which goes
@@ -23,7 +23,8 @@
 //! profiler (`valgrind --tool=callgrind`, whose instruction counts do not
 //! depend on the machine's load): `--only ours` or `--only raft-rs` runs one
 //! implementation, `--variant I` (0 to 3, in table order) one variant.
-//! `--no-batch-append` turns append batching off on both.
+//! `--batch-append` turns append batching on for both (each has the
+//! option, off by default).
 
 mod ours;
 mod raft_rs;
@@ -45,8 +46,8 @@ pub const COMPACT_EVERY: u64 = 8192;
 pub struct Workload {
     /// Both merge new entries into a MsgAppend still queued for the same
     /// peer (each has this option, off by default): with 64 proposals per
-    /// Ready a peer then gets one MsgAppend per Ready rather than 64. On
-    /// unless `--no-batch-append`.
+    /// Ready a peer then gets one MsgAppend per Ready rather than 64. Off
+    /// (both defaults) unless `--batch-append`.
     pub batch_append: bool,
     /// Proposals made before the leader's next Ready.
     pub proposals_per_ready: usize,
@@ -113,7 +114,7 @@ fn argument(name: &str, default: u64) -> u64 {
 fn main() {
     let rounds = argument("--rounds", 7).max(1) as usize;
     let window = Duration::from_millis(argument("--window-ms", 300));
-    let batch_append = !std::env::args().any(|argument| argument == "--no-batch-append");
+    let batch_append = std::env::args().any(|argument| argument == "--batch-append");
     let workloads = [
         Workload {
             batch_append,
