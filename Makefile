@@ -93,7 +93,8 @@ bench: setup bench-raft
 
 ## bench-raft: this raft and raft-rs 0.7 side by side on the same in-memory
 ## workload, interleaved, with ratios (its own workspace: raft-rs stays out
-## of `make test`). ARGS="--rounds 9 --window-ms 500" for a longer run.
+## of `make test`). ARGS="--rounds 9 --window-ms 500" for a longer run,
+## ARGS="--batch-append" with append batching on for both.
 bench-raft: setup
 	cd benches/raft_compare && $(CARGO) run --release -q -- $(ARGS)
 

@@ -446,7 +446,10 @@ fn snapshot_stream_cut_short_is_refused() {
     let raft_message = message.mut_message();
     raft_message.set_msg_type(MessageType::MsgSnapshot);
     let snapshot = raft_message.mut_snapshot();
-    snapshot.data = data.write_to_bytes().expect("encoding a snapshot meta");
+    snapshot.data = data
+        .write_to_bytes()
+        .expect("encoding a snapshot meta")
+        .into();
     snapshot.mut_metadata().index = 10;
     snapshot.mut_metadata().term = 5;
     let mut head = SnapshotChunk::new();

@@ -124,7 +124,7 @@ impl Cluster {
             proposal.to = 1;
             for _ in 0..batch {
                 let mut entry = Entry::new();
-                entry.data = self.payload.clone();
+                entry.data = self.payload.clone().into();
                 proposal.entries.push(entry);
             }
             self.nodes[0]

@@ -42,6 +42,13 @@ pub struct Config {
     /// Seeds the randomized election timeout; `None` = from OS entropy.
     /// Tests and the simulation always set it, so runs are reproducible.
     pub random_seed: Option<u64>,
+    /// New entries (and a new commit index) for a peer that still has a
+    /// MsgAppend queued in this batch of messages extend that message
+    /// instead of making another, within `max_size_per_msg`: an application
+    /// proposing many commands between two Readys sends one MsgAppend per
+    /// peer, not one per command. Off by default (as in raft-rs): it changes
+    /// how many messages a step produces, which the lab tests count.
+    pub batch_append: bool,
 }
 
 impl Config {
@@ -94,6 +101,7 @@ impl Default for Config {
             check_quorum: false,
             pre_vote: false,
             random_seed: None,
+            batch_append: false,
         }
     }
 }

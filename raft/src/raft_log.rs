@@ -19,7 +19,7 @@ use proto::eraftpb::{Entry, Snapshot};
 use crate::errors::{Error, Result, StorageError};
 use crate::log_unstable::Unstable;
 use crate::storage::Storage;
-use crate::util::limit_size;
+use crate::util::count_within_size;
 
 /// A raft log over storage `T`.
 #[derive(Debug)]
@@ -76,29 +76,38 @@ impl<T: Storage> RaftLog<T> {
 
     /// The index of the last entry, persisted or not.
     pub fn last_index(&self) -> u64 {
-        match self.unstable.maybe_last_index() {
-            Some(index) => index,
-            None => self
-                .store
-                .last_index()
-                .expect("Storage::last_index is answered from memory (see the Storage docs)"),
-        }
+        // Known without the storage (this runs several times per message):
+        // the log is the storage's entries up to `unstable.offset - 1` (the
+        // application persists what Ready hands out before `advance` drops
+        // it from the buffer), then the buffer's entries.
+        let last_index = self.unstable.offset + self.unstable.entries.len() as u64 - 1;
+        debug_assert!(
+            !self.unstable.entries.is_empty()
+                || self.unstable.snapshot.is_some()
+                || self.store.last_index().is_ok_and(|stored| stored == last_index),
+            "the storage's last index is the unstable offset - 1 ({last_index}) when nothing is unstable"
+        );
+        last_index
     }
 
     /// The term of the entry at `idx`. Fails with Compacted before
     /// `first_index() - 1` and with Unavailable after `last_index()`.
     pub fn term(&self, idx: u64) -> Result<u64> {
-        let dummy_index = self.first_index() - 1;
-        if idx < dummy_index {
-            return Err(Error::Store(StorageError::Compacted));
+        // The buffer first: it answers the hot cases (entries just
+        // appended, a pending snapshot) without touching the storage.
+        if let Some(term) = self.unstable.maybe_term(idx) {
+            return Ok(term);
         }
         if idx > self.last_index() {
             return Err(Error::Store(StorageError::Unavailable));
         }
-        match self.unstable.maybe_term(idx) {
-            Some(term) => Ok(term),
-            None => self.store.term(idx),
+        if self.unstable.snapshot.is_some() {
+            // Everything before a pending snapshot is replaced by it.
+            return Err(Error::Store(StorageError::Compacted));
         }
+        // The storage's part: it reports Compacted itself (see
+        // Storage::term), so its bounds need not be asked for first.
+        self.store.term(idx)
     }
 
     /// The term of the last entry (0 for an empty log).
@@ -276,7 +285,10 @@ impl<T: Storage> RaftLog<T> {
             error!("invalid slice [{}, {})", low, high);
             return Err(Error::Store(StorageError::Unavailable));
         }
-        if low < self.first_index() {
+        let offset = self.unstable.offset;
+        // Only a slice reaching into the storage's part can be compacted
+        // (asking the storage for its first index is not free).
+        if low < offset && low < self.first_index() {
             return Err(Error::Store(StorageError::Compacted));
         }
         if high > self.last_index() + 1 {
@@ -286,7 +298,6 @@ impl<T: Storage> RaftLog<T> {
             return Ok(Vec::new());
         }
         let mut ents = Vec::new();
-        let offset = self.unstable.offset;
         if low < offset {
             let stored_high = cmp::min(high, offset);
             let stored = self.store.entries(low, stored_high, max_size)?;
@@ -298,9 +309,12 @@ impl<T: Storage> RaftLog<T> {
         }
         if high > offset {
             let unstable = self.unstable.slice(cmp::max(low, offset), high);
-            ents.extend_from_slice(unstable);
+            // Cut to the size limit before cloning, so nothing cut is cloned.
+            let count = count_within_size(&ents, unstable, max_size);
+            // Exactly what is added: at most one allocation, no regrowth.
+            ents.reserve_exact(count);
+            ents.extend_from_slice(&unstable[..count]);
         }
-        limit_size(&mut ents, max_size);
         Ok(ents)
     }
     // lab 2AB: end
@@ -312,6 +326,10 @@ impl<T: Storage> RaftLog<T> {
 
     /// The committed entries the application has not applied yet, if any.
     pub fn next_entries(&self) -> Option<Vec<Entry>> {
+        // Nothing committed beyond applied: answered without the storage.
+        if self.committed <= self.applied {
+            return None;
+        }
         let offset = cmp::max(self.applied + 1, self.first_index());
         if self.committed < offset {
             return None;
@@ -330,6 +348,10 @@ impl<T: Storage> RaftLog<T> {
 
     /// Whether there are committed entries to apply.
     pub fn has_next_entries(&self) -> bool {
+        // Nothing committed beyond applied: answered without the storage.
+        if self.committed <= self.applied {
+            return false;
+        }
         let offset = cmp::max(self.applied + 1, self.first_index());
         self.committed + 1 > offset
     }

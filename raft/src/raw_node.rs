@@ -8,13 +8,12 @@
 //! [`Ready`], persists, sends, applies (in that order, see the crate docs),
 //! and hands the Ready back to [`advance`](RawNode::advance).
 
-use std::collections::HashMap;
-
+use bytes::Bytes;
 use proto::eraftpb::{ConfChange, ConfState, Entry, HardState, Message, MessageType, Snapshot};
 
 use crate::config::Config;
 use crate::errors::{Error, Result};
-use crate::progress::Progress;
+use crate::progress_map::ProgressMap;
 use crate::raft::{Raft, SoftState, StateRole};
 use crate::read_only::ReadState;
 use crate::storage::Storage;
@@ -77,7 +76,7 @@ pub struct Status {
     /// The applied index.
     pub applied: u64,
     /// Each peer's progress, only on a leader.
-    pub progress: Option<HashMap<u64, Progress>>,
+    pub progress: Option<ProgressMap>,
 }
 
 /// A raft node as the application uses it: wraps [`Raft`] and tracks what
@@ -87,6 +86,9 @@ pub struct RawNode<T: Storage> {
     pub raft: Raft<T>,
     prev_soft_state: SoftState,
     prev_hard_state: HardState,
+    /// The entry buffer of the last Ready, emptied, for the next one (no
+    /// new Vec per Ready).
+    spare_entries: Vec<Entry>,
 }
 
 impl<T: Storage> RawNode<T> {
@@ -99,6 +101,7 @@ impl<T: Storage> RawNode<T> {
             raft,
             prev_soft_state,
             prev_hard_state,
+            spare_entries: Vec::new(),
         })
     }
 
@@ -120,11 +123,12 @@ impl<T: Storage> RawNode<T> {
     /// message only; entries have no context field.
     pub fn propose(&mut self, context: Vec<u8>, data: Vec<u8>) -> Result<()> {
         let mut e = Entry::new();
-        e.data = data;
+        // Vec -> Bytes takes over the allocation: no copy.
+        e.data = Bytes::from(data);
         let mut m = Message::new();
         m.set_msg_type(MessageType::MsgPropose);
         m.from = self.raft.id;
-        m.context = context;
+        m.context = Bytes::from(context);
         m.entries.push(e);
         self.raft.step(m)
     }
@@ -136,7 +140,7 @@ impl<T: Storage> RawNode<T> {
         let mut m = Message::new();
         m.set_msg_type(MessageType::MsgPropose);
         m.from = self.raft.id;
-        m.context = context;
+        m.context = Bytes::from(context);
         m.entries.push(e);
         self.raft.step(m)
     }
@@ -145,8 +149,8 @@ impl<T: Storage> RawNode<T> {
     /// new membership (to persist with the applied state).
     pub fn apply_conf_change(&mut self, cc: &ConfChange) -> Result<ConfState> {
         self.raft.apply_conf_change(cc)?;
-        let mut nodes: Vec<u64> = self.raft.prs().keys().copied().collect();
-        nodes.sort_unstable();
+        // The progress map is in id order already.
+        let nodes: Vec<u64> = self.raft.prs().keys().copied().collect();
         let mut cs = ConfState::new();
         cs.nodes = nodes;
         Ok(cs)
@@ -157,10 +161,12 @@ impl<T: Storage> RawNode<T> {
     /// with [`Error::StepLocalMsg`], responses from non-members with
     /// [`Error::StepPeerNotFound`].
     pub fn step(&mut self, m: Message) -> Result<()> {
-        if is_local_message(m.msg_type()) {
+        let msg_type = m.msg_type();
+        if is_local_message(msg_type) {
             return Err(Error::StepLocalMsg);
         }
-        if self.raft.prs().contains_key(&m.from) || !is_response_message(m.msg_type()) {
+        // The cheap test first: only responses need the membership look-up.
+        if !is_response_message(msg_type) || self.raft.prs().contains_key(&m.from) {
             return self.raft.step(m);
         }
         Err(Error::StepPeerNotFound)
@@ -189,7 +195,8 @@ impl<T: Storage> RawNode<T> {
         let raft = &mut self.raft;
         let soft_state = raft.soft_state();
         let hard_state = raft.hard_state();
-        let entries = raft.raft_log.unstable_entries().to_vec();
+        let mut entries = std::mem::take(&mut self.spare_entries);
+        entries.extend_from_slice(raft.raft_log.unstable_entries());
         let snapshot = raft
             .raft_log
             .pending_snapshot()
@@ -248,6 +255,15 @@ impl<T: Storage> RawNode<T> {
         if let Some((index, term)) = rd.handed_out.last_entry {
             raft_log.stable_to(index, term);
         }
+        // Keep the Ready's buffers for the next one rather than growing new
+        // Vecs from zero: the entries' always, the messages' if the
+        // application drained it (moving the Vec out leaves nothing to keep).
+        let mut entries = rd.entries;
+        entries.clear();
+        self.spare_entries = entries;
+        if rd.messages.is_empty() && self.raft.msgs.is_empty() {
+            self.raft.msgs = rd.messages;
+        }
     }
 
     /// The application applied every committed entry up to `index`.
@@ -278,7 +294,7 @@ impl<T: Storage> RawNode<T> {
     /// without a known leader is dropped (retry later).
     pub fn read_index(&mut self, rctx: Vec<u8>) {
         let mut e = Entry::new();
-        e.data = rctx;
+        e.data = Bytes::from(rctx);
         let mut m = Message::new();
         m.set_msg_type(MessageType::MsgReadIndex);
         m.entries.push(e);

@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use bytes::Bytes;
 use proto::eraftpb::Message;
 
 /// A read that may be served once the application applied up to `index`.
@@ -18,7 +19,7 @@ pub struct ReadState {
     /// The commit index when the read was requested.
     pub index: u64,
     /// The context the application gave to `read_index`, to match the answer.
-    pub request_ctx: Vec<u8>,
+    pub request_ctx: Bytes,
 }
 
 /// A read request waiting for a quorum of heartbeat acknowledgements.
@@ -35,8 +36,8 @@ pub struct ReadIndexStatus {
 /// The read requests a leader is confirming, in arrival order.
 #[derive(Debug, Default, Clone)]
 pub struct ReadOnly {
-    pending_read_index: HashMap<Vec<u8>, ReadIndexStatus>,
-    read_index_queue: VecDeque<Vec<u8>>,
+    pending_read_index: HashMap<Bytes, ReadIndexStatus>,
+    read_index_queue: VecDeque<Bytes>,
 }
 
 impl ReadOnly {
@@ -91,7 +92,7 @@ impl ReadOnly {
     pub fn latest_request_ctx_matching(
         &self,
         is_confirmed: impl Fn(&HashSet<u64>) -> bool,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<Bytes> {
         self.read_index_queue
             .iter()
             .rev()
@@ -104,7 +105,7 @@ impl ReadOnly {
     }
 
     /// The context of the latest pending request, if any.
-    pub fn last_pending_request_ctx(&self) -> Option<Vec<u8>> {
+    pub fn last_pending_request_ctx(&self) -> Option<Bytes> {
         self.read_index_queue.back().cloned()
     }
 
@@ -122,7 +123,7 @@ mod tests {
     fn request(ctx: &[u8]) -> Message {
         let mut m = Message::new();
         let mut e = Entry::new();
-        e.data = ctx.to_vec();
+        e.data = Bytes::copy_from_slice(ctx);
         m.entries.push(e);
         m
     }
@@ -140,7 +141,10 @@ mod tests {
         assert!(ro.recv_ack(2, b"zz").is_none());
         let done = ro.advance(b"b");
         assert_eq!(done.iter().map(|s| s.index).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(ro.last_pending_request_ctx(), Some(b"c".to_vec()));
+        assert_eq!(
+            ro.last_pending_request_ctx(),
+            Some(Bytes::from_static(b"c"))
+        );
         assert!(ro.advance(b"zz").is_empty());
     }
 }

@@ -13,7 +13,7 @@ use log::debug;
 use proto::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 
 use crate::errors::{Error, Result, StorageError};
-use crate::util::limit_size;
+use crate::util::count_within_size;
 
 /// The persisted state raft restarts from.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -57,7 +57,10 @@ pub trait Storage {
     fn entries(&self, low: u64, high: u64, max_size: Option<u64>) -> Result<Vec<Entry>>;
 
     /// The term of the entry at `idx`, for any `idx` in
-    /// `[first_index() - 1, last_index()]`.
+    /// `[first_index() - 1, last_index()]`. Fails with
+    /// [`StorageError::Compacted`] below that range and with
+    /// [`StorageError::Unavailable`] above it ([`RaftLog`](crate::RaftLog)
+    /// relies on it rather than asking for both bounds first).
     fn term(&self, idx: u64) -> Result<u64>;
 
     /// The index of the first entry still in the log (older ones are in the snapshot).
@@ -152,7 +155,7 @@ impl MemStorageCore {
         &mut self,
         idx: u64,
         cs: Option<ConfState>,
-        data: Vec<u8>,
+        data: impl Into<bytes::Bytes>,
     ) -> Result<&Snapshot> {
         if idx <= self.snapshot.metadata().index {
             return Err(Error::Store(StorageError::SnapshotOutOfDate));
@@ -162,7 +165,7 @@ impl MemStorageCore {
         }
         let term = self.term(idx)?;
         let mut snapshot = Snapshot::new();
-        snapshot.data = data;
+        snapshot.data = data.into();
         let metadata = snapshot.mut_metadata();
         metadata.index = idx;
         metadata.term = term;
@@ -310,9 +313,10 @@ impl Storage for MemStorage {
             return Err(Error::Store(StorageError::Unavailable));
         }
         let offset = core.first_index();
-        let mut ents = core.entries[(low - offset) as usize..(high - offset) as usize].to_vec();
-        limit_size(&mut ents, max_size);
-        Ok(ents)
+        let wanted = &core.entries[(low - offset) as usize..(high - offset) as usize];
+        // Cut to the size limit before cloning, so nothing cut is cloned.
+        let count = count_within_size(&[], wanted, max_size);
+        Ok(wanted[..count].to_vec())
     }
 
     fn term(&self, idx: u64) -> Result<u64> {

@@ -3,26 +3,32 @@
 use proto::eraftpb::{Entry, MessageType, Snapshot};
 use protobuf::Message as _;
 
-/// Truncates `entries` so that their total encoded size stays within
-/// `max_size`, but always keeps at least one entry: a single entry larger
-/// than the limit must still be able to make progress.
-pub(crate) fn limit_size(entries: &mut Vec<Entry>, max_size: Option<u64>) {
+/// How many of `entries` (a prefix) can follow the already `taken` ones
+/// with a total encoded size within `max_size`; at least one entry overall:
+/// a single entry larger than the limit must still be able to make
+/// progress. Callers count before cloning, so nothing cut is ever cloned.
+pub(crate) fn count_within_size(
+    taken: &[Entry],
+    entries: &[Entry],
+    max_size: Option<u64>,
+) -> usize {
     let Some(max_size) = max_size else {
-        return;
+        return entries.len();
     };
-    if entries.len() <= 1 {
-        return;
+    if taken.is_empty() && entries.len() <= 1 {
+        // At least one entry is always kept: no sizes to compute.
+        return entries.len();
     }
-    let mut total: u64 = 0;
-    let mut keep = 0;
-    for entry in entries.iter() {
+    let mut total: u64 = taken.iter().map(|entry| entry.compute_size()).sum();
+    let mut count = 0;
+    for entry in entries {
         total += entry.compute_size();
-        if keep > 0 && total > max_size {
+        if (count > 0 || !taken.is_empty()) && total > max_size {
             break;
         }
-        keep += 1;
+        count += 1;
     }
-    entries.truncate(keep);
+    count
 }
 
 /// Whether a snapshot is the empty placeholder (no snapshot at all).
@@ -63,34 +69,27 @@ mod tests {
         let mut e = Entry::new();
         e.index = index;
         e.term = 1;
-        e.data = vec![b'x'; data_len];
+        e.data = vec![b'x'; data_len].into();
         e
     }
 
     /// The size limit keeps whole entries and never returns an empty batch.
     #[test]
-    fn test_limit_size() {
+    fn test_count_within_size() {
         let all: Vec<Entry> = (1..=5).map(|i| entry(i, 100)).collect();
         let one = all[0].compute_size();
-
-        let mut ents = all.clone();
-        limit_size(&mut ents, None);
-        assert_eq!(ents.len(), 5);
-
-        let mut ents = all.clone();
-        limit_size(&mut ents, Some(0));
-        assert_eq!(ents.len(), 1, "at least one entry even over the limit");
-
-        let mut ents = all.clone();
-        limit_size(&mut ents, Some(one * 2));
-        assert_eq!(ents.len(), 2);
-
-        let mut ents = all.clone();
-        limit_size(&mut ents, Some(one * 2 + one / 2));
-        assert_eq!(ents.len(), 2);
-
-        let mut ents = all;
-        limit_size(&mut ents, Some(u64::MAX));
-        assert_eq!(ents.len(), 5);
+        assert_eq!(count_within_size(&[], &all, None), 5);
+        assert_eq!(
+            count_within_size(&[], &all, Some(0)),
+            1,
+            "at least one entry even over the limit"
+        );
+        assert_eq!(count_within_size(&[], &all, Some(one * 2)), 2);
+        assert_eq!(count_within_size(&[], &all, Some(one * 2 + one / 2)), 2);
+        assert_eq!(count_within_size(&[], &all, Some(u64::MAX)), 5);
+        // Entries already taken count towards the limit, and then the
+        // next entry must fit.
+        assert_eq!(count_within_size(&all[..1], &all[1..], Some(one * 3)), 2);
+        assert_eq!(count_within_size(&all[..1], &all[1..], Some(0)), 0);
     }
 }

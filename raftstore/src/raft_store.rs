@@ -476,7 +476,7 @@ fn recover_applying(
     data.region = Some(region.clone()).into();
     data.meta = Some(meta).into();
     let mut snapshot = Snapshot::new();
-    snapshot.data = data.write_to_bytes()?;
+    snapshot.data = data.write_to_bytes()?.into();
     snapshot.mut_metadata().index = key.index;
     snapshot.mut_metadata().term = key.term;
     Ok(ApplyTask {

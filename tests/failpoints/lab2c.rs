@@ -282,7 +282,7 @@ fn generate_not_blocked_by_slow_apply() {
     data.region = Some(region2.clone()).into();
     data.meta = Some(SnapshotMeta::new()).into();
     let mut snapshot = Snapshot::new();
-    snapshot.data = data.write_to_bytes().expect("encode");
+    snapshot.data = data.write_to_bytes().expect("encode").into();
     snapshot.mut_metadata().index = 10;
     snapshot.mut_metadata().term = 6;
     tasks

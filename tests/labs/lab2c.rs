@@ -284,7 +284,7 @@ fn forged_snapshot(to_store: u64, index: u64, conf_ver: u64) -> Vec<u8> {
     raft_message.to = to_store;
     raft_message.term = 100;
     let snapshot = raft_message.mut_snapshot();
-    snapshot.data = data.write_to_bytes().expect("encode snapshot data");
+    snapshot.data = data.write_to_bytes().expect("encode snapshot data").into();
     snapshot.mut_metadata().index = index;
     snapshot.mut_metadata().term = 100;
     message.write_to_bytes().expect("encode raft message")

@@ -113,7 +113,7 @@ pub fn new_entry(term: u64, index: u64, data: Option<&[u8]>) -> Entry {
     e.term = term;
     e.index = index;
     if let Some(data) = data {
-        e.data = data.to_vec();
+        e.data = bytes::Bytes::copy_from_slice(data);
     }
     e
 }
@@ -203,7 +203,10 @@ pub fn conf_change(change_type: ConfChangeType, node_id: u64) -> ConfChange {
 pub fn conf_change_entry(cc: &ConfChange) -> Entry {
     let mut e = Entry::new();
     e.set_entry_type(EntryType::EntryConfChange);
-    e.data = cc.write_to_bytes().expect("a ConfChange always encodes");
+    e.data = cc
+        .write_to_bytes()
+        .expect("a ConfChange always encodes")
+        .into();
     e
 }
 

@@ -49,7 +49,7 @@ fn sorted_messages(r: &mut Raft<MemStorage>) -> Vec<Message> {
 /// `(index, term, data)` of entries, for readable comparisons.
 fn summarize(ents: &[Entry]) -> Vec<(u64, u64, Vec<u8>)> {
     ents.iter()
-        .map(|e| (e.index, e.term, e.data.clone()))
+        .map(|e| (e.index, e.term, e.data.to_vec()))
         .collect()
 }
 
@@ -495,7 +495,7 @@ fn test_log_replication() {
         let proposals: Vec<Vec<u8>> = msgs
             .iter()
             .filter(|m| m.msg_type() == MessageType::MsgPropose)
-            .map(|m| m.entries[0].data.clone())
+            .map(|m| m.entries[0].data.to_vec())
             .collect();
         for m in msgs {
             network.send(vec![m]);
@@ -507,7 +507,7 @@ fn test_log_replication() {
             let applied: Vec<Vec<u8>> = next_ents(r, &storage)
                 .into_iter()
                 .filter(|e| !e.data.is_empty())
-                .map(|e| e.data)
+                .map(|e| e.data.to_vec())
                 .collect();
             assert_eq!(applied, proposals, "case {i}, node {id}");
         }

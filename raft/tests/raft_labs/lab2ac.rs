@@ -164,7 +164,7 @@ fn test_raw_node_read_index() {
         rd.read_states,
         vec![ReadState {
             index: node.raft.raft_log.committed,
-            request_ctx: b"ctx".to_vec()
+            request_ctx: bytes::Bytes::from_static(b"ctx")
         }]
     );
     node.advance(rd);
@@ -218,7 +218,7 @@ fn test_raw_node_cluster_ready_cycle() {
                     let data = committed
                         .into_iter()
                         .filter(|e| !e.data.is_empty())
-                        .map(|e| e.data);
+                        .map(|e| e.data.to_vec());
                     applied.entry(*id).or_default().extend(data);
                 }
             }
@@ -267,7 +267,7 @@ fn test_advance_after_fields_moved_out() {
     }
     let committed = std::mem::take(&mut rd.committed_entries);
     assert_eq!(
-        committed.last().map(|entry| entry.data.clone()),
+        committed.last().map(|entry| entry.data.to_vec()),
         Some(b"payload".to_vec())
     );
     node.advance(rd);

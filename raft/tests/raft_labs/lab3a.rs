@@ -114,7 +114,7 @@ fn test_pending_read_index_released_when_removal_shrinks_quorum() {
     // A read: the heartbeat to node 2 goes unanswered.
     let mut read = new_message(1, 1, MessageType::MsgReadIndex, 0);
     let mut entry = proto::eraftpb::Entry::new();
-    entry.data = b"read-ctx".to_vec();
+    entry.data = bytes::Bytes::from_static(b"read-ctx");
     read.entries.push(entry);
     raft.step(read).unwrap();
     assert!(raft.read_states.is_empty(), "node 2 has not acknowledged");

@@ -28,7 +28,7 @@ fn read_index_request(from: u64, to: u64, context: &[u8]) -> Message {
 fn read_state(index: u64, context: &[u8]) -> ReadState {
     ReadState {
         index,
-        request_ctx: context.to_vec(),
+        request_ctx: bytes::Bytes::copy_from_slice(context),
     }
 }
 

@@ -295,7 +295,7 @@ impl Simulation {
             };
             let storage = MemStorage::new();
             let mut snapshot = Snapshot::new();
-            snapshot.set_data(state_machine.encode());
+            snapshot.set_data(state_machine.encode().into());
             let metadata = snapshot.mut_metadata();
             metadata.index = BOOTSTRAP_INDEX;
             metadata.term = BOOTSTRAP_TERM;

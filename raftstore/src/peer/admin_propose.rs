@@ -177,7 +177,7 @@ impl PeerMsgHandler<'_> {
         let mut conf_change = ConfChange::new();
         conf_change.set_change_type(change.change_type());
         conf_change.node_id = target.id;
-        conf_change.context = request.write_to_bytes()?;
+        conf_change.context = request.write_to_bytes()?.into();
         Ok(conf_change)
     }
 

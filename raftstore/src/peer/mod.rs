@@ -132,6 +132,9 @@ impl Peer {
             random_seed: config
                 .raft_random_seed
                 .map(|seed| seed ^ meta.id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            // Off, as before it existed: whether the write path should merge
+            // appends is for that path's own measurements to decide.
+            batch_append: false,
         };
         let peer_cache = storage
             .region()

@@ -281,7 +281,7 @@ impl RegionWorker {
         data.file_size = total_size;
         data.meta = Some(meta).into();
         let mut snapshot = Snapshot::new();
-        snapshot.data = data.write_to_bytes()?;
+        snapshot.data = data.write_to_bytes()?.into();
         let metadata = snapshot.mut_metadata();
         metadata.index = task.index;
         metadata.term = task.term;
@@ -298,7 +298,7 @@ impl RegionWorker {
         data.file_size = meta.cf_files.iter().map(|file| file.size).sum();
         data.meta = Some(meta).into();
         let mut snapshot = Snapshot::new();
-        snapshot.data = data.write_to_bytes()?;
+        snapshot.data = data.write_to_bytes()?.into();
         let metadata = snapshot.mut_metadata();
         metadata.index = task.index;
         metadata.term = task.term;
