@@ -523,7 +523,8 @@ async fn export_snapshot(
     let snapshot = message.snapshot.mut_or_insert_default();
     snapshot.data = data
         .write_to_bytes()
-        .map_err(|error| Status::internal(error.to_string()))?;
+        .map_err(|error| Status::internal(error.to_string()))?
+        .into();
     snapshot.mut_metadata().index = key.index;
     snapshot.mut_metadata().term = key.term;
     let chunks = ChunkStream::new(&staged, head, key, parts.chunk_size)
