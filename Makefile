@@ -15,11 +15,7 @@ LOAD ?= 2
 OUT ?=
 FROM ?=
 
-<<<<<<< HEAD
-.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench bench-raft doc clean skeleton check-skeletons lint-skeletons
-=======
-.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench bench-raft bench-cluster cluster cluster-down doc clean skeleton check-skeletons
->>>>>>> issue12-cluster
+.PHONY: all setup run test fmt-check clippy unit-tests grade stress bench bench-raft bench-cluster cluster cluster-down doc clean skeleton check-skeletons lint-skeletons
 
 all: test
 
