@@ -138,7 +138,7 @@ impl StoreNode {
         );
         let service = TinyKvService::new(
             store_id,
-            Server::new(Arc::new(storage)),
+            Server::over_raft(storage),
             raft_store.router().clone(),
             raft_store.snapshot_receiver().clone(),
             config.snapshot_transfer_timeout,

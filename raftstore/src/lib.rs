@@ -61,7 +61,9 @@ pub mod worker;
 
 pub use config::Config;
 pub use errors::{Error, Result};
-pub use msg::{Callback, CallbackReceiver, CmdResponse, PeerMsg, RaftCommand, StoreMsg};
+pub use msg::{
+    AsyncCallbackReceiver, Callback, CallbackReceiver, CmdResponse, PeerMsg, RaftCommand, StoreMsg,
+};
 pub use peer::peer_storage::{PeerStorage, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM};
 pub use peer::snapshot_state::{SnapState, SnapshotState};
 pub use peer::Peer;

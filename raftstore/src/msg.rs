@@ -5,10 +5,13 @@
 //! |---|---|---|---|
 //! | [`PeerMsg`] | router (transport, clients, workers) | raft_worker | the raft worker's mailbox |
 //! | [`StoreMsg`] | router, ticker | store_worker | the store worker's mailbox |
-//! | [`CmdResponse`] | raft_worker (at apply, or on rejection) | the proposer | a one-shot channel inside [`Callback`] |
+//! | [`CmdResponse`] | raft_worker (at apply, or on rejection) | the proposer | a one-shot channel inside [`Callback`]: crossbeam for a thread that waits ([`CallbackReceiver`]), tokio's for a task that awaits ([`AsyncCallbackReceiver`]) |
 //! | `SplitCheckTask` | raft_worker (split-check tick) | split_check | the split checker's mailbox |
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use proto::raft_cmdpb::{RaftCmdRequest, RaftCmdResponse};
@@ -47,13 +50,30 @@ impl CmdResponse {
 /// caller has given up and dropped the receiver, the answer is discarded.
 #[derive(Debug)]
 pub struct Callback {
-    sender: Sender<CmdResponse>,
+    sender: CallbackSender,
 }
 
-/// The caller's half of a [`Callback`].
+/// The two kinds of caller: a thread that blocks until the answer comes
+/// (the labs, the in-process cluster) and an async task that must not park
+/// a thread per command (the gRPC service: thousands in flight).
+#[derive(Debug)]
+enum CallbackSender {
+    Blocking(Sender<CmdResponse>),
+    Async(tokio::sync::oneshot::Sender<CmdResponse>),
+}
+
+/// The caller's half of a [`Callback`], for a thread that waits.
 #[derive(Debug)]
 pub struct CallbackReceiver {
     receiver: Receiver<CmdResponse>,
+}
+
+/// The caller's half of a [`Callback`], for an async task: a future of the
+/// answer, `None` if the store dropped the callback unanswered (it
+/// stopped). It has no timeout of its own: the caller's runtime adds one.
+#[derive(Debug)]
+pub struct AsyncCallbackReceiver {
+    receiver: tokio::sync::oneshot::Receiver<CmdResponse>,
 }
 
 impl Callback {
@@ -61,13 +81,29 @@ impl Callback {
     pub fn new() -> (Callback, CallbackReceiver) {
         // Capacity 1: the answer never blocks the raft worker.
         let (sender, receiver) = crossbeam_channel::bounded(1);
+        let sender = CallbackSender::Blocking(sender);
         (Callback { sender }, CallbackReceiver { receiver })
+    }
+
+    /// A new callback whose answer is awaited rather than waited for.
+    pub fn new_async() -> (Callback, AsyncCallbackReceiver) {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let sender = CallbackSender::Async(sender);
+        (Callback { sender }, AsyncCallbackReceiver { receiver })
     }
 
     /// Answers the command.
     pub fn done(self, response: CmdResponse) {
-        // An error only means the caller stopped waiting (timed out).
-        let _ = self.sender.send(response);
+        // An error only means the caller stopped waiting (timed out). Neither
+        // send blocks the raft worker; the async one wakes the awaiting task.
+        match self.sender {
+            CallbackSender::Blocking(sender) => {
+                let _ = sender.send(response);
+            }
+            CallbackSender::Async(sender) => {
+                let _ = sender.send(response);
+            }
+        }
     }
 
     /// Answers the command with an error.
@@ -84,6 +120,16 @@ impl CallbackReceiver {
             Ok(response) => Some(response),
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
         }
+    }
+}
+
+impl Future for AsyncCallbackReceiver {
+    type Output = Option<CmdResponse>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<CmdResponse>> {
+        Pin::new(&mut self.receiver)
+            .poll(context)
+            .map(|answer| answer.ok())
     }
 }
 

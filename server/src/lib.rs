@@ -5,7 +5,8 @@
 //! on: in lab 1 it is `storage::StandaloneStorage`; from lab 2B on it is
 //! [`RaftStorage`], which replicates every write through raft. The gRPC
 //! service of a store process (`network::TinyKvService`) calls these
-//! handlers, on tokio's blocking pool.
+//! handlers, on tokio's blocking pool, except the writes' async twins
+//! (`raw_put_async`, `raw_delete_async`), which it awaits.
 //!
 //! | type | file | what it does |
 //! |---|---|---|

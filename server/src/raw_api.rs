@@ -169,4 +169,53 @@ impl Server {
         Ok(pairs)
     }
     // lab 1: end
+
+    /// RawPut for an async caller (the gRPC service): on a raft store the
+    /// write is awaited, so a request in flight holds no thread; otherwise
+    /// (a standalone store never waits) it is [`Server::raw_put`].
+    pub async fn raw_put_async(&self, request: RawPutRequest) -> RawPutResponse {
+        let mut response = RawPutResponse::new();
+        let value = Some(request.value);
+        if let Err(error) = self
+            .write_one_async(request.context, &request.cf, request.key, value)
+            .await
+        {
+            (response.region_error, response.error) = split_error(error);
+        }
+        response
+    }
+
+    /// RawDelete for an async caller; see [`Server::raw_put_async`].
+    pub async fn raw_delete_async(&self, request: RawDeleteRequest) -> RawDeleteResponse {
+        let mut response = RawDeleteResponse::new();
+        if let Err(error) = self
+            .write_one_async(request.context, &request.cf, request.key, None)
+            .await
+        {
+            (response.region_error, response.error) = split_error(error);
+        }
+        response
+    }
+
+    /// Validates and writes one change, awaiting raft when the storage is a
+    /// `RaftStorage` (the same checks as the handlers' `write_one`).
+    async fn write_one_async(
+        &self,
+        context: MessageField<Context>,
+        cf: &str,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), Error> {
+        let cf = column_family(cf)?.to_string();
+        non_empty_key(&key)?;
+        let modify = match value {
+            Some(value) => Modify::Put { cf, key, value },
+            None => Modify::Delete { cf, key },
+        };
+        let context = context.unwrap_or_default();
+        match self.raft_storage() {
+            Some(raft_storage) => raft_storage.write_async(context, vec![modify]).await,
+            None => self.storage().write(&context, vec![modify]),
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use storage::Storage;
 
+use crate::raft_storage::RaftStorage;
 use crate::txn::latches::{Latches, DEFAULT_SLOTS};
 
 /// The request handlers' shared state: the storage, and the latches that
@@ -15,6 +16,9 @@ use crate::txn::latches::{Latches, DEFAULT_SLOTS};
 pub struct Server {
     storage: Arc<dyn Storage>,
     latches: Arc<Latches>,
+    /// The same storage when it is a `RaftStorage`, for the handlers'
+    /// async twins (`raw_put_async`): they await raft instead of blocking.
+    raft_storage: Option<RaftStorage>,
 }
 
 impl Server {
@@ -26,7 +30,24 @@ impl Server {
         Server {
             storage,
             latches: Arc::new(Latches::new(DEFAULT_SLOTS)),
+            raft_storage: None,
         }
+    }
+
+    /// A server over a raft-replicated store, whose async handlers
+    /// (`raw_put_async`, `raw_delete_async`) await raft without a thread.
+    pub fn over_raft(storage: RaftStorage) -> Server {
+        Server {
+            storage: Arc::new(storage.clone()),
+            latches: Arc::new(Latches::new(DEFAULT_SLOTS)),
+            raft_storage: Some(storage),
+        }
+    }
+
+    /// The storage as a `RaftStorage`, when the server was made with
+    /// [`Server::over_raft`].
+    pub(crate) fn raft_storage(&self) -> Option<&RaftStorage> {
+        self.raft_storage.as_ref()
     }
 
     /// The storage the handlers use.
