@@ -198,13 +198,6 @@ impl PeerMsgHandler<'_> {
     }
     // lab 3B: end
 
-    // lab 3B: begin — a split key must cut the region into two non-empty parts (docs/labs/lab3b.md#split)
-    /// The checks before a Split is proposed (it is then proposed like any
-    /// command and applied by `Peer::apply_split`).
-    pub(crate) fn check_split(&self, request: &RaftCmdRequest) -> Result<()> {
-        check_split_request(self.peer.region(), request)
-    }
-
     /// The split-check tick: a leader asks the split_check worker to
     /// measure its region when it grew by `region_split_check_diff` bytes
     /// since the last check, when its size is unknown (a new leader, a
@@ -233,6 +226,15 @@ impl PeerMsgHandler<'_> {
         }
     }
 
+    // lab 3B: begin [stub: Err(Error::InvalidRequest("lab 3B: splits are not implemented yet".to_string()))] — a split key must cut the region into two non-empty parts (docs/labs/lab3b.md#split)
+    /// The checks before a Split is proposed (it is then proposed like any
+    /// command and applied by `Peer::apply_split`).
+    pub(crate) fn check_split(&self, request: &RaftCmdRequest) -> Result<()> {
+        check_split_request(self.peer.region(), request)
+    }
+    // lab 3B: end
+
+    // lab 3B: begin [stub: ] — propose the Split the split checker found, unless the region changed since it measured (docs/labs/lab3b.md#split)
     /// split_check found a split key and got the ids: propose the Split,
     /// unless the region changed since it was measured.
     pub(crate) fn on_propose_split(
