@@ -22,6 +22,11 @@ pub struct Unstable {
     pub entries: Vec<Entry>,
     /// The index of `entries[0]` (or where it will be).
     pub offset: u64,
+    /// `(index, term)` of the last entry `stable_to` handed over to the
+    /// storage, i.e. of `offset - 1` until the buffer is truncated below
+    /// it: a leader asks for that term in every MsgAppend it sends after a
+    /// Ready, and this answers without the storage.
+    stable_tail: Option<(u64, u64)>,
 }
 
 impl Unstable {
@@ -31,6 +36,7 @@ impl Unstable {
             snapshot: None,
             entries: Vec::new(),
             offset,
+            stable_tail: None,
         }
     }
 
@@ -50,8 +56,15 @@ impl Unstable {
     /// The term of the entry at `idx` if the buffer knows it.
     pub fn maybe_term(&self, idx: u64) -> Option<u64> {
         if idx < self.offset {
-            let metadata = self.snapshot.as_ref()?.metadata();
-            return (metadata.index == idx).then_some(metadata.term);
+            if let Some(snapshot) = &self.snapshot {
+                let metadata = snapshot.metadata();
+                return (metadata.index == idx).then_some(metadata.term);
+            }
+            // Only ever `offset - 1`: truncating the buffer moves the offset
+            // below the tail, and the buffer's entries answer from there.
+            return self
+                .stable_tail
+                .and_then(|(index, term)| (index == idx).then_some(term));
         }
         let last = self.maybe_last_index()?;
         if idx > last {
@@ -73,6 +86,7 @@ impl Unstable {
             let count = (idx + 1 - self.offset) as usize;
             self.entries.drain(..count);
             self.offset = idx + 1;
+            self.stable_tail = Some((idx, term));
         }
     }
 
@@ -92,6 +106,7 @@ impl Unstable {
         self.entries.clear();
         self.offset = snapshot.metadata().index + 1;
         self.snapshot = Some(snapshot);
+        self.stable_tail = None;
     }
 
     /// Appends `ents`, first dropping any buffered entries at or after
@@ -161,6 +176,26 @@ mod tests {
         assert_eq!(u.maybe_first_index(), Some(5));
         assert_eq!(u.maybe_term(4), Some(1));
         assert_eq!(u.maybe_term(6), None);
+    }
+
+    /// The entry last handed to the storage keeps its term here, until a
+    /// truncation below it or a snapshot makes it stale.
+    #[test]
+    fn test_unstable_remembers_the_stable_tail() {
+        let mut u = Unstable::new(5);
+        u.entries = vec![entry(5, 1), entry(6, 2)];
+        assert_eq!(u.maybe_term(4), None, "not known before anything is stable");
+        u.stable_to(6, 2);
+        assert_eq!(u.maybe_term(6), Some(2));
+        assert_eq!(u.maybe_term(5), None, "only the last stable entry");
+        // A conflicting append below the tail: the buffer answers there.
+        u.truncate_and_append(&[entry(6, 3)]);
+        assert_eq!(u.maybe_term(6), Some(3));
+        u.stable_to(6, 3);
+        assert_eq!(u.maybe_term(6), Some(3));
+        u.restore(snapshot(9, 4));
+        assert_eq!(u.maybe_term(6), None);
+        assert_eq!(u.maybe_term(9), Some(4));
     }
 
     /// Stabilizing drops entries only when index and term still match.
