@@ -29,6 +29,7 @@
 //! | `worker/raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
 //! | `worker/snap_runner.rs` | `snap_runner` (+ transport's thread) | stream snapshots in chunks; receive them |
 //! | `snap_manager.rs` | shared | the snapshot directory, registry and GC |
+//! | `snapshot_metrics.rs` | shared | time spent in each phase of the snapshot pipeline |
 //! | `transport.rs` | — | the `Transport` trait (how messages reach other stores) |
 //! | `bootstrap.rs` | caller | store ident and first region |
 //! | `region_snapshot.rs` | any | a region's data at one moment, as a `StorageReader` |
@@ -54,6 +55,7 @@ mod region_snapshot;
 mod router;
 mod scheduler_client;
 pub mod snap_manager;
+pub mod snapshot_metrics;
 mod store_context;
 mod store_meta;
 mod transport;

@@ -39,6 +39,7 @@ use proto::raft_serverpb::SnapshotMeta;
 use protobuf::Message as _;
 
 use crate::errors::{Error, Result};
+use crate::snapshot_metrics::{SnapshotMetrics, SnapshotPhase};
 
 /// Identifies one snapshot: the region and the log position it was taken at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -104,6 +105,9 @@ pub struct SnapManager {
     /// How many GC rounds have finished, so a test can wait for "GC ran"
     /// itself instead of sleeping and hoping it did.
     gc_rounds: Arc<AtomicU64>,
+    /// Per-phase timers of this store's snapshots (every worker that
+    /// touches snapshot files already holds this manager).
+    metrics: SnapshotMetrics,
 }
 
 /// Parses `gen_1_5_10_default.sst` / `rev_1_5_10.meta` into kind and key.
@@ -192,12 +196,18 @@ impl SnapManager {
             idle_timeout,
             max_total_size,
             gc_rounds: Arc::new(AtomicU64::new(0)),
+            metrics: SnapshotMetrics::default(),
         })
     }
 
     /// The snapshot directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where this store's snapshot time goes, phase by phase.
+    pub fn metrics(&self) -> &SnapshotMetrics {
+        &self.metrics
     }
 
     /// The path of one column family's SST file of a snapshot.
@@ -227,6 +237,7 @@ impl SnapManager {
 
     /// Checks every file named in `meta` against its recorded size and CRC32.
     pub fn verify(&self, kind: SnapKind, key: SnapKey, meta: &SnapshotMeta) -> Result<()> {
+        let _verifying = self.metrics.time(SnapshotPhase::Verify);
         for file in &meta.cf_files {
             let path = self.sst_path(kind, key, &file.cf);
             let (checksum, size) = file_checksum(&path)

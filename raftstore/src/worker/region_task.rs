@@ -38,6 +38,7 @@ use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
 use crate::peer::snapshot_state::GenerateResult;
 use crate::router::Router;
+use crate::snapshot_metrics::SnapshotPhase;
 use crate::snap_manager::{
     file_checksum, publish_file, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse,
 };
@@ -197,11 +198,13 @@ impl RegionWorker {
                 .exists();
         self.snap_manager
             .register(SnapKind::Generated, key, SnapUse::Generating);
+        let generating = self.snap_manager.metrics().time(SnapshotPhase::Generate);
         let result = if reusable {
             self.reuse_generated(&task, key)
         } else {
             self.generate(&task, key)
         };
+        drop(generating);
         self.snap_manager
             .release(SnapKind::Generated, key, SnapUse::Generating);
         match result {
@@ -362,7 +365,10 @@ impl RegionWorker {
             "store {}: verifying and ingesting",
             self.store_id
         );
-        let success = match self.apply(&task) {
+        let applying = self.snap_manager.metrics().time(SnapshotPhase::Ingest);
+        let outcome = self.apply(&task);
+        drop(applying);
+        let success = match outcome {
             Ok(()) => {
                 chain!(
                     "RegionWorker::handle_apply",

@@ -37,6 +37,7 @@ use crate::errors::{Error, Result};
 use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
 use crate::router::Router;
+use crate::snapshot_metrics::SnapshotPhase;
 use crate::snap_manager::{publish_file, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse};
 use crate::transport::Transport;
 
@@ -117,12 +118,14 @@ impl SnapSender {
             "store {store_id}: streaming to store {}",
             to_peer.store_id
         );
+        let sending = self.snap_manager.metrics().time(SnapshotPhase::Send);
         let result = (|| -> Result<()> {
             failpoint!("snap_runner_before_send", store_id);
             let mut chunks = ChunkStream::new(&self.snap_manager, message, key, self.chunk_size)?;
             self.transport
                 .send_snapshot(to_peer.store_id, &mut chunks, self.timeout)
         })();
+        drop(sending);
         self.snap_manager
             .release(SnapKind::Generated, key, SnapUse::Sending);
         let status = match result {
@@ -307,6 +310,7 @@ impl SnapshotReceiver {
         chunks: &mut dyn Iterator<Item = SnapshotChunk>,
     ) -> Result<()> {
         let meta = data.meta();
+        let _receiving = self.snap_manager.metrics().time(SnapshotPhase::Receive);
         // A chunk may hold the end of one file and never spans two (the
         // sender splits per file), so bytes are attributed file by file.
         let mut pending: Vec<u8> = Vec::new();
