@@ -40,7 +40,7 @@ use crate::peer::snapshot_state::GenerateResult;
 use crate::router::Router;
 use crate::snapshot_metrics::SnapshotPhase;
 use crate::snap_manager::{
-    file_checksum, publish_file, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse,
+    checksum_while_written, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse,
 };
 
 /// Generate a snapshot of `region` at `index` from `kv_snapshot`.
@@ -258,17 +258,24 @@ impl RegionWorker {
             let path = self.snap_manager.sst_path(SnapKind::Generated, key, cf);
             let temporary = temporary_path(&path);
             let mut writer = SstWriter::create(&temporary)?;
-            task.kv_snapshot
-                .scan_cf(cf, &start, &end, |data_key, value| {
-                    writer.put(data_key, value)?;
-                    Ok(true)
-                })?;
-            if !writer.finish()? {
+            // The CRC32 is computed while the file is written (see
+            // `checksum_while_written`), not by reading it back afterwards.
+            let (non_empty, checksum, size) = checksum_while_written(&temporary, || {
+                task.kv_snapshot
+                    .scan_cf(cf, &start, &end, |data_key, value| {
+                        writer.put(data_key, value)?;
+                        Ok(true)
+                    })?;
+                Ok(writer.finish()?)
+            })?;
+            if !non_empty {
                 continue;
             }
-            std::fs::File::open(&temporary)?.sync_all()?;
-            publish_file(&temporary, &path)?;
-            let (checksum, size) = file_checksum(&path)?;
+            // Renamed when complete; no fsync of ours (RocksDB's SST writer
+            // syncs its file, and cannot be told not to), no directory sync:
+            // generated files are never read after a restart (see
+            // `SnapManager::write_meta`).
+            std::fs::rename(&temporary, &path)?;
             let mut file = SnapshotCfFile::new();
             file.cf = cf.to_string();
             file.size = size;
@@ -408,17 +415,28 @@ impl RegionWorker {
             .register(SnapKind::Received, key, SnapUse::Applying);
         let result = (|| {
             let meta = data.meta();
-            if let Err(error) = self.snap_manager.verify(SnapKind::Received, key, meta) {
-                error!("store {store_id}: snapshot {key} rejected: {error}; deleting its files");
-                self.snap_manager.delete(SnapKind::Received, key);
-                return Err(error);
+            // The receiver checked the files as it wrote them; only files
+            // not checked in this run (a re-apply after a restart) are read
+            // again, so a large snapshot is not read twice for nothing.
+            if !self.snap_manager.is_verified(key) {
+                if let Err(error) = self.snap_manager.verify(SnapKind::Received, key, meta) {
+                    error!(
+                        "store {store_id}: snapshot {key} rejected: {error}; deleting its files"
+                    );
+                    self.snap_manager.delete(SnapKind::Received, key);
+                    return Err(error);
+                }
             }
             failpoint!("region_task_before_ingest", store_id);
             let start = keys::data_key(&region.start_key);
             let end = keys::data_end_key(&region.end_key);
+            // One unsynced batch: the synced Normal batch below syncs the
+            // WAL up to it, and a crash before that re-applies from scratch.
+            let mut clear = WriteBatch::new();
             for cf in ALL_CFS {
-                self.engines.kv.delete_range_cf(cf, &start, &end)?;
+                clear.delete_range_cf(cf, &start, &end);
             }
+            self.engines.kv.write(clear, false)?;
             for file in &meta.cf_files {
                 let path = self
                     .snap_manager

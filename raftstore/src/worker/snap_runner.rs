@@ -21,7 +21,7 @@
 //! when every `SnapTask` sender is dropped.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -29,7 +29,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use log::{info, warn};
 use proto::eraftpb::MessageType;
-use proto::raft_serverpb::{RaftMessage, RaftSnapshotData, SnapshotChunk};
+use proto::raft_serverpb::{RaftMessage, RaftSnapshotData, SnapshotChunk, SnapshotMeta};
 use protobuf::Message as _;
 
 use crate::chain::chain;
@@ -38,8 +38,13 @@ use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
 use crate::router::Router;
 use crate::snapshot_metrics::SnapshotPhase;
-use crate::snap_manager::{publish_file, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse};
+use crate::checksummed_writer::ChecksummedWriter;
+use crate::snap_manager::{check_file, SnapKey, SnapKind, SnapManager, SnapUse};
 use crate::transport::Transport;
+
+/// How many received chunks may wait for the writer thread: enough to
+/// keep it busy while the next chunk comes, little memory (1 MiB chunks).
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// A task for the snap_runner thread.
 #[derive(Debug)]
@@ -216,7 +221,14 @@ impl ChunkStream {
             }
             let (path, size) = self.files.remove(0);
             match File::open(&path) {
-                Ok(file) => self.current = Some((file, size)),
+                Ok(file) => {
+                    // RocksDB's SST writer drops the file's pages from the
+                    // page cache as it writes: ask the kernel to read the
+                    // whole file ahead now, so the disk reads while chunks go
+                    // out. A refused hint only means plain reads.
+                    let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::WillNeed);
+                    self.current = Some((file, size));
+                }
                 Err(error) => {
                     return Some(Err(Error::Snapshot(format!("{}: {error}", path.display()))))
                 }
@@ -303,54 +315,91 @@ impl SnapshotReceiver {
         self.router.send_raft_message(message)
     }
 
+    /// Writes the stream's files, checksummed as they are written. The
+    /// disk writes run on a writer thread fed through a short queue, so
+    /// while it writes chunk k this thread already takes chunk k+1 from the
+    /// stream (off the network, or read from the sender's file when the
+    /// transport receives on the sender's thread): the two overlap.
     fn write_files(
         &self,
         key: SnapKey,
         data: &RaftSnapshotData,
         chunks: &mut dyn Iterator<Item = SnapshotChunk>,
     ) -> Result<()> {
-        let meta = data.meta();
         let _receiving = self.snap_manager.metrics().time(SnapshotPhase::Receive);
+        let meta = data.meta();
+        let (queue, queued) = crossbeam_channel::bounded::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        std::thread::scope(|scope| {
+            let writer = std::thread::Builder::new()
+                .name(format!("snap_receive-{}", self.store_id))
+                .spawn_scoped(scope, || self.write_chunks(key, meta, queued))?;
+            for chunk in chunks {
+                if queue.send(chunk.data).is_err() {
+                    // The writer stopped on an error: it tells which.
+                    break;
+                }
+            }
+            // The end of the stream, as the writer sees it.
+            drop(queue);
+            writer.join().unwrap_or_else(|_| {
+                Err(Error::Snapshot(format!(
+                    "snapshot {key}: the writer thread panicked"
+                )))
+            })
+        })?;
+        // Every file is durable and matches the meta; the meta, written
+        // last and durably (with the directory, so every rename above is
+        // durable too), is what says the snapshot is complete.
+        self.snap_manager
+            .write_meta(SnapKind::Received, key, meta)?;
+        self.snap_manager.mark_verified(key);
+        Ok(())
+    }
+
+    /// The writer thread of [`SnapshotReceiver::write_files`]: the queued
+    /// chunk bytes, file by file in the meta's order, each compared with
+    /// the meta's size and CRC32 as it is completed.
+    fn write_chunks(
+        &self,
+        key: SnapKey,
+        meta: &SnapshotMeta,
+        queued: Receiver<Vec<u8>>,
+    ) -> Result<()> {
         // A chunk may hold the end of one file and never spans two (the
         // sender splits per file), so bytes are attributed file by file.
         let mut pending: Vec<u8> = Vec::new();
+        let mut offset = 0;
         for file_meta in &meta.cf_files {
             let path = self
                 .snap_manager
                 .sst_path(SnapKind::Received, key, &file_meta.cf);
-            let temporary = temporary_path(&path);
-            let mut file = File::create(&temporary)?;
-            let mut written = 0u64;
-            while written < file_meta.size {
-                if pending.is_empty() {
-                    match chunks.next() {
-                        Some(chunk) => pending = chunk.data,
-                        None => {
+            let mut file = ChecksummedWriter::create(&path)?;
+            while file.written() < file_meta.size {
+                if offset == pending.len() {
+                    match queued.recv() {
+                        Ok(data) => (pending, offset) = (data, 0),
+                        Err(_) => {
                             return Err(Error::Snapshot(format!(
-                                "stream ended after {written} of {} bytes of {}",
-                                file_meta.size, file_meta.cf
+                                "stream ended after {} of {} bytes of {}",
+                                file.written(),
+                                file_meta.size,
+                                file_meta.cf
                             )))
                         }
                     }
                 }
-                let take = pending.len().min((file_meta.size - written) as usize);
-                file.write_all(&pending[..take])?;
-                pending.drain(..take);
-                written += take as u64;
+                let take = (pending.len() - offset).min((file_meta.size - file.written()) as usize);
+                file.write(&pending[offset..offset + take])?;
+                offset += take;
             }
-            file.sync_all()?;
-            drop(file);
-            publish_file(&temporary, &path)?;
+            let (checksum, size) = file.finish()?;
+            check_file(&path, file_meta, checksum, size)?;
         }
-        if !pending.is_empty() || chunks.next().is_some() {
+        if offset < pending.len() || queued.recv().is_ok() {
             return Err(Error::Snapshot(
                 "stream carries more bytes than its files".to_string(),
             ));
         }
-        // Size and CRC32 of every file against the meta the leader sent.
-        self.snap_manager.verify(SnapKind::Received, key, meta)?;
-        self.snap_manager
-            .write_meta(SnapKind::Received, key, meta)?;
         Ok(())
     }
 }
