@@ -591,6 +591,39 @@ mod tests {
             .exists());
     }
 
+    /// The checksum computed just behind a writer is the finished file's, however the writes were cut.
+    #[test]
+    fn checksum_while_written_matches_the_finished_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gen_1_1_1_default.sst.tmp");
+        let mut file = File::create(&path).unwrap();
+        let (value, checksum, size) = checksum_while_written(&path, || {
+            for round in 0..200u32 {
+                let block = vec![(round % 251) as u8; 10_000 + round as usize * 97];
+                file.write_all(&block)?;
+                if round % 50 == 0 {
+                    // Let the reader catch up and wait for more.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            Ok(7)
+        })
+        .unwrap();
+        assert_eq!(value, 7);
+        assert_eq!(file_checksum(&path).unwrap(), (checksum, size));
+    }
+
+    /// A write that fails makes the whole call fail, with the write's error.
+    #[test]
+    fn checksum_while_written_reports_the_write_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.tmp");
+        File::create(&path).unwrap();
+        let result: Result<((), u32, u64)> =
+            checksum_while_written(&path, || Err(Error::Snapshot("disk full".to_string())));
+        assert!(result.unwrap_err().to_string().contains("disk full"));
+    }
+
     /// A file whose bytes changed fails verification with a checksum error.
     #[test]
     fn verify_detects_corruption() {

@@ -403,3 +403,134 @@ impl SnapshotReceiver {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::raft_serverpb::SnapshotCfFile;
+
+    const STORE_ID: u64 = 5;
+
+    /// A receiver on a fresh directory, and the store worker's mailbox
+    /// (where a MsgSnapshot for a region without a peer here goes).
+    fn receiver(
+        dir: &tempfile::TempDir,
+    ) -> (SnapshotReceiver, crossbeam_channel::Receiver<crate::StoreMsg>) {
+        let manager =
+            SnapManager::new(dir.path().join("snap"), Duration::from_secs(60), u64::MAX).unwrap();
+        let (raft_sender, _raft_mailbox) = crossbeam_channel::unbounded();
+        let (store_sender, store_mailbox) = crossbeam_channel::unbounded();
+        let router = Router::new(STORE_ID, raft_sender, store_sender);
+        (SnapshotReceiver::new(STORE_ID, manager, router), store_mailbox)
+    }
+
+    /// A stream carrying `file` (one default-CF file, meta made from `file`
+    /// itself) cut into chunks of `chunk_size`, with `tamper` applied to the
+    /// chunks before they go.
+    fn stream(
+        file: &[u8],
+        chunk_size: usize,
+        tamper: impl FnOnce(&mut Vec<Vec<u8>>),
+    ) -> (SnapKey, Vec<SnapshotChunk>) {
+        let mut cf_file = SnapshotCfFile::new();
+        cf_file.cf = storage::CF_DEFAULT.to_string();
+        cf_file.size = file.len() as u64;
+        cf_file.checksum = crc32fast::hash(file);
+        let mut data = RaftSnapshotData::new();
+        data.file_size = file.len() as u64;
+        data.meta.mut_or_insert_default().cf_files.push(cf_file);
+        let mut message = RaftMessage::new();
+        message.region_id = 1;
+        message.mut_to_peer().store_id = STORE_ID;
+        let raft_message = message.mut_message();
+        raft_message.set_msg_type(MessageType::MsgSnapshot);
+        let snapshot = raft_message.mut_snapshot();
+        snapshot.data = data.write_to_bytes().unwrap();
+        snapshot.mut_metadata().index = 10;
+        snapshot.mut_metadata().term = 2;
+        let key = snap_key(&message);
+        let mut pieces: Vec<Vec<u8>> = file.chunks(chunk_size).map(<[u8]>::to_vec).collect();
+        tamper(&mut pieces);
+        let mut head = SnapshotChunk::new();
+        head.message = Some(message).into();
+        let mut chunks = vec![head];
+        for piece in pieces {
+            let mut chunk = SnapshotChunk::new();
+            chunk.data = piece;
+            chunks.push(chunk);
+        }
+        (key, chunks)
+    }
+
+    fn file_bytes() -> Vec<u8> {
+        (0..(3 << 20) + 12_345).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    /// Receives `chunks`; on refusal checks that no file of the snapshot is left.
+    fn receive(chunks: Vec<SnapshotChunk>, key: SnapKey) -> (Result<()>, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let (receiver, store_mailbox) = receiver(&dir);
+        let result = receiver.receive(&mut chunks.into_iter());
+        let manager = &receiver.snap_manager;
+        if result.is_err() {
+            assert!(manager.list().is_empty(), "a refused stream leaves no file");
+            assert!(!manager.is_verified(key));
+        }
+        (result, store_mailbox.try_recv().is_ok())
+    }
+
+    /// A whole stream becomes the file and meta on disk, checked on the way; the MsgSnapshot goes on.
+    #[test]
+    fn whole_stream_is_written_verified_and_delivered() {
+        let bytes = file_bytes();
+        let (key, chunks) = stream(&bytes, 1 << 20, |_| {});
+        let dir = tempfile::tempdir().unwrap();
+        let (receiver, store_mailbox) = receiver(&dir);
+        receiver.receive(&mut chunks.into_iter()).unwrap();
+        // No peer of region 1 here: the router hands it to the store worker.
+        assert!(store_mailbox.try_recv().is_ok());
+        let manager = &receiver.snap_manager;
+        let path = manager.sst_path(SnapKind::Received, key, storage::CF_DEFAULT);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        assert!(manager.meta_path(SnapKind::Received, key).exists());
+        assert!(manager.is_verified(key));
+        let meta = manager.read_meta(SnapKind::Received, key).unwrap();
+        manager.verify(SnapKind::Received, key, &meta).unwrap();
+    }
+
+    /// A stream cut short is refused as truncated, its files deleted.
+    #[test]
+    fn truncated_stream_is_refused() {
+        let (key, chunks) = stream(&file_bytes(), 1 << 20, |pieces| {
+            pieces.pop();
+        });
+        let (result, delivered) = receive(chunks, key);
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("stream ended after"), "{error}");
+        assert!(!delivered);
+    }
+
+    /// A stream with bytes beyond its files is refused, its files deleted.
+    #[test]
+    fn oversized_stream_is_refused() {
+        let (key, chunks) = stream(&file_bytes(), 1 << 20, |pieces| {
+            pieces.push(vec![0u8; 10]);
+        });
+        let (result, delivered) = receive(chunks, key);
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("more bytes than its files"), "{error}");
+        assert!(!delivered);
+    }
+
+    /// A stream with one flipped byte is refused by its CRC32, its files deleted.
+    #[test]
+    fn corrupted_stream_is_refused_by_checksum() {
+        let (key, chunks) = stream(&file_bytes(), 1 << 20, |pieces| {
+            pieces[1][77] ^= 0xff;
+        });
+        let (result, delivered) = receive(chunks, key);
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("checksum"), "{error}");
+        assert!(!delivered);
+    }
+}
