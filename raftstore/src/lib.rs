@@ -27,7 +27,7 @@
 //! | `worker/store_worker.rs` | `store_worker` | create peers for new regions; snapshot GC |
 //! | `worker/region_task.rs` | `region_task` (routes), `region_task_apply`, `region_task_gen` | generate / apply / destroy snapshots |
 //! | `worker/raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
-//! | `worker/snap_runner.rs` | `snap_runner` (+ transport's thread) | stream snapshots in chunks; receive them |
+//! | `worker/snap_runner.rs` | `snap_runner` (+ transport's thread, `snap_receive`) | stream snapshots in chunks; receive them |
 //! | `checksummed_writer.rs` | receiver's writer thread | a snapshot file written with its CRC32 computed on the way |
 //! | `snap_manager.rs` | shared | the snapshot directory, registry and GC |
 //! | `snapshot_metrics.rs` | shared | time spent in each phase of the snapshot pipeline |

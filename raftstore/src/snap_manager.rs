@@ -185,59 +185,6 @@ pub fn check_file(path: &Path, expected: &SnapshotCfFile, checksum: u32, size: u
     Ok(())
 }
 
-/// Runs `write`, which writes the file at `path` (already created) from
-/// start to end and returns once it is complete, and meanwhile computes the
-/// file's CRC32 and size on a second thread that reads just behind the
-/// writer. For a file written by code that cannot checksum what it writes
-/// (RocksDB's SST writer): the bytes are read while the page cache still
-/// holds them and the checksum costs no time after the write, where
-/// reading the finished file back (`file_checksum`) would find pages the
-/// writer already asked the kernel to drop and go to the disk for them.
-/// The file must only be appended to, as RocksDB's writers do.
-pub fn checksum_while_written<T>(
-    path: &Path,
-    write: impl FnOnce() -> Result<T>,
-) -> Result<(T, u32, u64)> {
-    use std::io::Read;
-    use std::sync::atomic::AtomicBool;
-    let mut file = File::open(path)?;
-    let complete = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let reader = scope.spawn(|| -> std::io::Result<(u32, u64)> {
-            let mut hasher = crc32fast::Hasher::new();
-            let mut buffer = vec![0u8; 1 << 20];
-            let mut size = 0u64;
-            loop {
-                // Read `complete` before reading the file: once it is set,
-                // every byte is in the file, so the next read to the end
-                // misses nothing.
-                let last_pass = complete.load(Ordering::Acquire);
-                loop {
-                    let read = file.read(&mut buffer)?;
-                    if read == 0 {
-                        break;
-                    }
-                    hasher.update(&buffer[..read]);
-                    size += read as u64;
-                }
-                if last_pass {
-                    return Ok((hasher.finalize(), size));
-                }
-                // Caught up with the writer: let it write the next block.
-                std::thread::sleep(Duration::from_micros(500));
-            }
-        });
-        let written = write();
-        complete.store(true, Ordering::Release);
-        let checksum = reader.join().unwrap_or_else(|_| {
-            Err(std::io::Error::other("the checksum thread panicked"))
-        });
-        let value = written?;
-        let (checksum, size) = checksum?;
-        Ok((value, checksum, size))
-    })
-}
-
 /// CRC32 and size of a file, read in 1 MiB blocks.
 pub fn file_checksum(path: &Path) -> Result<(u32, u64)> {
     use std::io::Read;
@@ -589,39 +536,6 @@ mod tests {
         assert!(!manager
             .sst_path(SnapKind::Received, busy, "default")
             .exists());
-    }
-
-    /// The checksum computed just behind a writer is the finished file's, however the writes were cut.
-    #[test]
-    fn checksum_while_written_matches_the_finished_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gen_1_1_1_default.sst.tmp");
-        let mut file = File::create(&path).unwrap();
-        let (value, checksum, size) = checksum_while_written(&path, || {
-            for round in 0..200u32 {
-                let block = vec![(round % 251) as u8; 10_000 + round as usize * 97];
-                file.write_all(&block)?;
-                if round % 50 == 0 {
-                    // Let the reader catch up and wait for more.
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-            Ok(7)
-        })
-        .unwrap();
-        assert_eq!(value, 7);
-        assert_eq!(file_checksum(&path).unwrap(), (checksum, size));
-    }
-
-    /// A write that fails makes the whole call fail, with the write's error.
-    #[test]
-    fn checksum_while_written_reports_the_write_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.tmp");
-        File::create(&path).unwrap();
-        let result: Result<((), u32, u64)> =
-            checksum_while_written(&path, || Err(Error::Snapshot("disk full".to_string())));
-        assert!(result.unwrap_err().to_string().contains("disk full"));
     }
 
     /// A file whose bytes changed fails verification with a checksum error.

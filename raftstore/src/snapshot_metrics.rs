@@ -146,7 +146,10 @@ mod tests {
     #[test]
     fn timer_records_count_duration_and_first_start() {
         let metrics = SnapshotMetrics::default();
-        assert_eq!(metrics.report(SnapshotPhase::Ingest), PhaseReport::default());
+        assert_eq!(
+            metrics.report(SnapshotPhase::Ingest),
+            PhaseReport::default()
+        );
         let before = Instant::now();
         {
             let _timer = metrics.time(SnapshotPhase::Ingest);

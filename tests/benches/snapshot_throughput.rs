@@ -173,7 +173,9 @@ fn snapshot_catch_up(mib: usize, seed: u64) -> Breakdown {
         let reports: Vec<PhaseReport> = cluster
             .with_store(store, |raft_store| {
                 let metrics = raft_store.snap_manager().metrics();
-                SnapshotPhase::ALL.map(|phase| metrics.report(phase)).to_vec()
+                SnapshotPhase::ALL
+                    .map(|phase| metrics.report(phase))
+                    .to_vec()
             })
             .unwrap_or_default();
         for (sum, report) in breakdown.phases.iter_mut().zip(&reports) {

