@@ -27,8 +27,10 @@
 //! | `worker/store_worker.rs` | `store_worker` | create peers for new regions; snapshot GC |
 //! | `worker/region_task.rs` | `region_task` (routes), `region_task_apply`, `region_task_gen` | generate / apply / destroy snapshots |
 //! | `worker/raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
-//! | `worker/snap_runner.rs` | `snap_runner` (+ transport's thread) | stream snapshots in chunks; receive them |
+//! | `worker/snap_runner.rs` | `snap_runner` (+ transport's thread, `snap_receive`) | stream snapshots in chunks; receive them |
+//! | `checksummed_writer.rs` | receiver's writer thread | a snapshot file written with its CRC32 computed on the way |
 //! | `snap_manager.rs` | shared | the snapshot directory, registry and GC |
+//! | `snapshot_metrics.rs` | shared | time spent in each phase of the snapshot pipeline |
 //! | `transport.rs` | — | the `Transport` trait (how messages reach other stores) |
 //! | `bootstrap.rs` | caller | store ident and first region |
 //! | `region_snapshot.rs` | any | a region's data at one moment, as a `StorageReader` |
@@ -44,6 +46,7 @@
 
 pub mod bootstrap;
 pub mod chain;
+mod checksummed_writer;
 mod config;
 mod errors;
 pub mod failpoints;
@@ -54,6 +57,7 @@ mod region_snapshot;
 mod router;
 mod scheduler_client;
 pub mod snap_manager;
+pub mod snapshot_metrics;
 mod store_context;
 mod store_meta;
 mod transport;

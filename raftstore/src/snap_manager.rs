@@ -26,7 +26,7 @@
 //! Shared by the region worker, snap_runner and the store worker (clones
 //! share one registry behind a mutex; no other lock is taken while it is held).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,10 +35,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use log::{info, warn};
-use proto::raft_serverpb::SnapshotMeta;
+use proto::raft_serverpb::{SnapshotCfFile, SnapshotMeta};
 use protobuf::Message as _;
 
 use crate::errors::{Error, Result};
+use crate::snapshot_metrics::{SnapshotMetrics, SnapshotPhase};
 
 /// Identifies one snapshot: the region and the log position it was taken at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,6 +93,8 @@ pub enum SnapUse {
 struct Registry {
     /// Snapshots in use, with how many users each.
     in_use: HashMap<(SnapKind, SnapKey), Vec<SnapUse>>,
+    /// Received snapshots checked on receipt (see `SnapManager::mark_verified`).
+    verified: HashSet<SnapKey>,
 }
 
 /// The snapshot directory and registry (cheap to clone; clones share both).
@@ -104,6 +107,9 @@ pub struct SnapManager {
     /// How many GC rounds have finished, so a test can wait for "GC ran"
     /// itself instead of sleeping and hoping it did.
     gc_rounds: Arc<AtomicU64>,
+    /// Per-phase timers of this store's snapshots (every worker that
+    /// touches snapshot files already holds this manager).
+    metrics: SnapshotMetrics,
 }
 
 /// Parses `gen_1_5_10_default.sst` / `rev_1_5_10.meta` into kind and key.
@@ -159,6 +165,26 @@ pub fn publish_file(temporary: &Path, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Compares a file's CRC32 and size (however they were computed) with
+/// what its meta says.
+pub fn check_file(path: &Path, expected: &SnapshotCfFile, checksum: u32, size: u64) -> Result<()> {
+    if size != expected.size {
+        return Err(Error::Snapshot(format!(
+            "{}: size {size} but the meta says {}",
+            path.display(),
+            expected.size
+        )));
+    }
+    if checksum != expected.checksum {
+        return Err(Error::Snapshot(format!(
+            "{}: checksum {checksum:#010x} but the meta says {:#010x}",
+            path.display(),
+            expected.checksum
+        )));
+    }
+    Ok(())
+}
+
 /// CRC32 and size of a file, read in 1 MiB blocks.
 pub fn file_checksum(path: &Path) -> Result<(u32, u64)> {
     use std::io::Read;
@@ -192,12 +218,18 @@ impl SnapManager {
             idle_timeout,
             max_total_size,
             gc_rounds: Arc::new(AtomicU64::new(0)),
+            metrics: SnapshotMetrics::default(),
         })
     }
 
     /// The snapshot directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where this store's snapshot time goes, phase by phase.
+    pub fn metrics(&self) -> &SnapshotMetrics {
+        &self.metrics
     }
 
     /// The path of one column family's SST file of a snapshot.
@@ -210,10 +242,52 @@ impl SnapManager {
         self.dir.join(format!("{}_{key}.meta", kind.prefix()))
     }
 
-    /// Writes a snapshot's meta file (crash-safely).
+    /// Writes a snapshot's meta file, last of its files.
+    ///
+    /// A received meta is written durably (`.tmp`, fsync, rename, fsync
+    /// of the directory): raft hears of the snapshot only after this, and
+    /// once it persisted `Applying` a restart re-applies from these files,
+    /// so they (already fsynced by the receiver) and their names must be on
+    /// disk; the one directory fsync makes every rename of the snapshot
+    /// durable at once.
+    ///
+    /// A generated meta is not synced, nor the renames of its SST files:
+    /// nothing reads them after a restart (reusing them needs the in-memory
+    /// registry, and a new request generates afresh), and GC removes them,
+    /// so syncing them would only slow every snapshot down.
     pub fn write_meta(&self, kind: SnapKind, key: SnapKey, meta: &SnapshotMeta) -> Result<()> {
         let bytes = meta.write_to_bytes()?;
-        write_file_atomically(&self.meta_path(kind, key), &bytes)
+        let path = self.meta_path(kind, key);
+        match kind {
+            SnapKind::Received => write_file_atomically(&path, &bytes),
+            SnapKind::Generated => {
+                // Renamed when complete, so a reader never sees half a meta.
+                let temporary = temporary_path(&path);
+                fs::write(&temporary, &bytes)?;
+                fs::rename(&temporary, &path)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Records that a received snapshot's files were checked against their
+    /// meta while they were written (`SnapshotReceiver`), so applying them
+    /// in this run need not read them again. A restart forgets it: a
+    /// snapshot re-applied after a restart is verified from disk.
+    pub fn mark_verified(&self, key: SnapKey) {
+        self.lock_registry().verified.insert(key);
+    }
+
+    /// Whether a received snapshot was checked on receipt in this run
+    /// (see [`SnapManager::mark_verified`]) and its files not deleted since.
+    pub fn is_verified(&self, key: SnapKey) -> bool {
+        self.lock_registry().verified.contains(&key)
+    }
+
+    fn lock_registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Reads a snapshot's meta file.
@@ -225,32 +299,24 @@ impl SnapManager {
         })
     }
 
-    /// Checks every file named in `meta` against its recorded size and CRC32.
+    /// Checks every file named in `meta` against its recorded size and
+    /// CRC32, reading the files.
     pub fn verify(&self, kind: SnapKind, key: SnapKey, meta: &SnapshotMeta) -> Result<()> {
+        let _verifying = self.metrics.time(SnapshotPhase::Verify);
         for file in &meta.cf_files {
             let path = self.sst_path(kind, key, &file.cf);
             let (checksum, size) = file_checksum(&path)
                 .map_err(|error| Error::Snapshot(format!("{}: {error}", path.display())))?;
-            if size != file.size {
-                return Err(Error::Snapshot(format!(
-                    "{}: size {size} but the meta says {}",
-                    path.display(),
-                    file.size
-                )));
-            }
-            if checksum != file.checksum {
-                return Err(Error::Snapshot(format!(
-                    "{}: checksum {checksum:#010x} but the meta says {:#010x}",
-                    path.display(),
-                    file.checksum
-                )));
-            }
+            check_file(&path, file, checksum, size)?;
         }
         Ok(())
     }
 
     /// Deletes every file of one snapshot (files that are already gone are fine).
     pub fn delete(&self, kind: SnapKind, key: SnapKey) {
+        if kind == SnapKind::Received {
+            self.lock_registry().verified.remove(&key);
+        }
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };
@@ -269,19 +335,13 @@ impl SnapManager {
 
     /// Marks a snapshot as in use; it is safe from GC until `release`.
     pub fn register(&self, kind: SnapKind, key: SnapKey, usage: SnapUse) {
-        let mut registry = self
-            .registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut registry = self.lock_registry();
         registry.in_use.entry((kind, key)).or_default().push(usage);
     }
 
     /// Ends one use of a snapshot.
     pub fn release(&self, kind: SnapKind, key: SnapKey, usage: SnapUse) {
-        let mut registry = self
-            .registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut registry = self.lock_registry();
         if let Some(uses) = registry.in_use.get_mut(&(kind, key)) {
             if let Some(position) = uses.iter().position(|used| *used == usage) {
                 uses.remove(position);
@@ -294,10 +354,7 @@ impl SnapManager {
 
     /// Whether a snapshot is registered as in use.
     pub fn is_in_use(&self, kind: SnapKind, key: SnapKey) -> bool {
-        let registry = self
-            .registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let registry = self.lock_registry();
         registry.in_use.contains_key(&(kind, key))
     }
 

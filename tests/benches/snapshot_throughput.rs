@@ -1,25 +1,36 @@
 //! Snapshot throughput: generate + send + apply of a 256 MiB region, next
 //! to the raw sequential write speed of the same disk, measured in the same
-//! run.
+//! run, and where the snapshot's time goes.
 //!
 //! ```text
 //! cargo bench -p tinykv-tests --bench snapshot_throughput
 //! TINYKV_BENCH_REGION_MIB=64 cargo bench -p tinykv-tests --bench snapshot_throughput   # smaller region
 //! ```
 //!
-//! One iteration: a 3-store cluster with a small log GC limit; store 3 is
-//! stopped, the region is loaded with 1 MiB values (256 MiB in all), the
-//! leader compacts its log; then (timed) store 3 starts and catches up by
-//! snapshot: the region worker generates the SST files, snap_runner streams
-//! them through the simulated network, the follower checks and ingests them.
+//! One iteration: a 3-store cluster with a small log GC limit and no
+//! region split; store 3 is cut off by the network, the region is loaded
+//! with 1 MiB values (256 MiB in all), the leader compacts its log; then
+//! (timed) the network heals and store 3 catches up by snapshot: the region
+//! worker generates the SST files, snap_runner streams them through the
+//! simulated network, the follower checks and ingests them. Store 3 is cut
+//! off rather than stopped so that the timed part is the pipeline, not
+//! reopening the store's RocksDB instances.
 //! The baseline writes the same number of bytes to a file in 1 MiB blocks
 //! and fsyncs it. The ratio printed at the end is snapshot MB/s divided by
 //! raw MB/s: how close the whole pipeline gets to the disk.
+//!
+//! The phase table after it comes from the stores' `SnapshotMetrics`
+//! (timers the workers keep per phase), averaged over the iterations:
+//! the wait before generation starts, generate, stream (with the
+//! receiver's writing and checking inside it: the test cluster receives on
+//! the sender's thread), ingest (the follower's whole apply), and what is
+//! left: the raft worker's hand-offs between them and this bench's polling.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use raftstore::snapshot_metrics::{PhaseReport, SnapshotPhase};
 use tinykv_tests::cluster::{Cluster, FIRST_REGION_ID};
 use tinykv_tests::scenarios::small_log_config;
 
@@ -30,14 +41,89 @@ fn region_mib() -> usize {
         .unwrap_or(256)
 }
 
+/// Where one catch-up's time went.
+#[derive(Debug, Default, Clone, Copy)]
+struct Breakdown {
+    /// From healing the network to the first generation starting.
+    wait: Duration,
+    /// Per phase (`SnapshotPhase::ALL` order), summed over the stores.
+    phases: [Duration; SnapshotPhase::ALL.len()],
+    /// The whole catch-up.
+    total: Duration,
+}
+
+impl Breakdown {
+    fn phase(&self, phase: SnapshotPhase) -> Duration {
+        self.phases[SnapshotPhase::ALL
+            .iter()
+            .position(|candidate| *candidate == phase)
+            .expect("every phase is in ALL")]
+    }
+
+    fn add(&mut self, other: &Breakdown) {
+        self.wait += other.wait;
+        self.total += other.total;
+        for (sum, phase) in self.phases.iter_mut().zip(other.phases) {
+            *sum += phase;
+        }
+    }
+
+    /// Prints the average of `runs` catch-ups as a table.
+    fn print_average(&self, runs: u32) {
+        let runs = runs.max(1);
+        let milliseconds = |duration: Duration| duration.as_secs_f64() * 1000.0 / runs as f64;
+        let generate = self.phase(SnapshotPhase::Generate);
+        let stream = self.phase(SnapshotPhase::Send);
+        let ingest = self.phase(SnapshotPhase::Ingest);
+        let rest = self
+            .total
+            .saturating_sub(self.wait + generate + stream + ingest);
+        println!("where a catch-up's time goes (average of {runs}):");
+        let rows = [
+            ("wait", self.wait, "network healed -> generation starts"),
+            ("generate", generate, "leader: region -> SST files + meta"),
+            ("stream", stream, "leader -> follower, receiver included"),
+            (
+                "  receive",
+                self.phase(SnapshotPhase::Receive),
+                "of stream: writing + checking rev_ files",
+            ),
+            (
+                "  verify",
+                self.phase(SnapshotPhase::Verify),
+                "re-reading files for their CRC32 (receive and ingest)",
+            ),
+            ("ingest", ingest, "follower: verify, clear, ingest, Normal"),
+            (
+                "hand-offs",
+                rest,
+                "raft worker hops between phases, bench polling",
+            ),
+            ("total", self.total, ""),
+        ];
+        for (name, duration, meaning) in rows {
+            println!(
+                "  {name:<10} {:>8.1} ms  {:>5.1}%  {meaning}",
+                milliseconds(duration),
+                100.0 * duration.as_secs_f64() / self.total.as_secs_f64().max(1e-9)
+            );
+        }
+    }
+}
+
 /// Loads the region with store 3 down, then times store 3's catch-up.
-fn snapshot_catch_up(mib: usize, seed: u64) -> Duration {
+fn snapshot_catch_up(mib: usize, seed: u64) -> Breakdown {
     let mut config = small_log_config(16);
     config.snapshot_transfer_timeout = Duration::from_secs(300);
     config.command_timeout = Duration::from_secs(30);
+    // One region of the whole size: with the default split size the
+    // region would be cut in pieces while loading, and several smaller
+    // snapshots would race each other instead of one going through.
+    config.region_max_size = u64::MAX;
+    config.region_split_size = u64::MAX;
     let cluster = Cluster::with_seed(seed, 3, config, None);
     cluster.must_put(b"warm-up", b"1");
-    cluster.stop_store(3);
+    cluster.isolate(3);
     let value = vec![0x5a_u8; 1 << 20];
     for i in 0..mib {
         cluster.must_put(format!("bench-{i:06}").as_bytes(), &value);
@@ -52,7 +138,7 @@ fn snapshot_catch_up(mib: usize, seed: u64) -> Duration {
     };
     let target = leader_applied(&cluster);
     let start = Instant::now();
-    cluster.start_store(3);
+    cluster.heal();
     let deadline = start + Duration::from_secs(600);
     loop {
         let caught_up =
@@ -68,7 +154,7 @@ fn snapshot_catch_up(mib: usize, seed: u64) -> Duration {
         assert!(Instant::now() < deadline, "store 3 never caught up");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let elapsed = start.elapsed();
+    let total = start.elapsed();
     let delivered = cluster
         .network()
         .stats()
@@ -78,7 +164,31 @@ fn snapshot_catch_up(mib: usize, seed: u64) -> Duration {
         delivered >= 1,
         "store 3 caught up without a snapshot: raise the region size"
     );
-    elapsed
+    let mut breakdown = Breakdown {
+        total,
+        ..Breakdown::default()
+    };
+    let mut first_generation: Option<Instant> = None;
+    for store in cluster.running_store_ids() {
+        let reports: Vec<PhaseReport> = cluster
+            .with_store(store, |raft_store| {
+                let metrics = raft_store.snap_manager().metrics();
+                SnapshotPhase::ALL
+                    .map(|phase| metrics.report(phase))
+                    .to_vec()
+            })
+            .unwrap_or_default();
+        for (sum, report) in breakdown.phases.iter_mut().zip(&reports) {
+            *sum += report.total;
+        }
+        if let Some(started) = reports.first().and_then(|report| report.first_start) {
+            first_generation = Some(first_generation.map_or(started, |first| first.min(started)));
+        }
+    }
+    breakdown.wait = first_generation
+        .map(|started| started.saturating_duration_since(start))
+        .unwrap_or_default();
+    breakdown
 }
 
 /// Writes `mib` MiB sequentially in 1 MiB blocks and fsyncs.
@@ -114,7 +224,7 @@ fn bench(c: &mut Criterion) {
             total
         })
     });
-    let mut snapshot_total = Duration::ZERO;
+    let mut snapshot_breakdown = Breakdown::default();
     let mut snapshot_runs = 0u32;
     let mut seed = 1;
     group.bench_function(format!("generate_send_apply_{mib}MiB"), |b| {
@@ -122,21 +232,24 @@ fn bench(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iterations {
                 seed += 1;
-                total += snapshot_catch_up(mib, seed);
+                let breakdown = snapshot_catch_up(mib, seed);
+                total += breakdown.total;
+                snapshot_breakdown.add(&breakdown);
+                snapshot_runs += 1;
             }
-            snapshot_total += total;
-            snapshot_runs += iterations as u32;
             total
         })
     });
     group.finish();
     let megabytes = bytes as f64 / 1e6;
     let raw_speed = megabytes / (raw_total.as_secs_f64() / raw_runs.max(1) as f64);
-    let snapshot_speed = megabytes / (snapshot_total.as_secs_f64() / snapshot_runs.max(1) as f64);
+    let snapshot_speed =
+        megabytes / (snapshot_breakdown.total.as_secs_f64() / snapshot_runs.max(1) as f64);
     println!(
         "snapshot generate+send+apply: {snapshot_speed:.1} MB/s; raw sequential write: {raw_speed:.1} MB/s; ratio {:.2}",
         snapshot_speed / raw_speed
     );
+    snapshot_breakdown.print_average(snapshot_runs);
 }
 
 criterion_group!(benches, bench);

@@ -11,17 +11,19 @@
 //! `snapshot_transfer_timeout` fails instead of hanging (TiKV #16435).
 //!
 //! Receiving ([`SnapshotReceiver::receive`], on whichever thread the
-//! transport delivers on). It writes the chunks to `rev_` files (`.tmp`
-//! first), checks each file's size and CRC32 against the meta, publishes
-//! them, and only then hands the RaftMessage to the router. A bad file is
-//! deleted and the stream refused, so the leader hears Failure and sends a
-//! fresh snapshot later.
+//! transport delivers on). It queues the chunks to a `snap_receive` writer
+//! thread of its own, so the next chunk arrives while this one is written;
+//! the writer writes the `rev_` files (`.tmp` first), computing each file's
+//! size and CRC32 from the bytes it writes, checks them against the meta,
+//! makes the files durable, and only then is the RaftMessage handed to the
+//! router. A bad file is deleted and the stream refused, so the leader
+//! hears Failure and sends a fresh snapshot later.
 //!
 //! Lifecycle: the sending thread is started by `RaftStore::start` and ends
 //! when every `SnapTask` sender is dropped.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -29,16 +31,22 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use log::{info, warn};
 use proto::eraftpb::MessageType;
-use proto::raft_serverpb::{RaftMessage, RaftSnapshotData, SnapshotChunk};
+use proto::raft_serverpb::{RaftMessage, RaftSnapshotData, SnapshotChunk, SnapshotMeta};
 use protobuf::Message as _;
 
 use crate::chain::chain;
+use crate::checksummed_writer::ChecksummedWriter;
 use crate::errors::{Error, Result};
 use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
 use crate::router::Router;
-use crate::snap_manager::{publish_file, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse};
+use crate::snap_manager::{check_file, SnapKey, SnapKind, SnapManager, SnapUse};
+use crate::snapshot_metrics::SnapshotPhase;
 use crate::transport::Transport;
+
+/// How many received chunks may wait for the writer thread: enough to
+/// keep it busy while the next chunk comes, little memory (1 MiB chunks).
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// A task for the snap_runner thread.
 #[derive(Debug)]
@@ -117,12 +125,14 @@ impl SnapSender {
             "store {store_id}: streaming to store {}",
             to_peer.store_id
         );
+        let sending = self.snap_manager.metrics().time(SnapshotPhase::Send);
         let result = (|| -> Result<()> {
             failpoint!("snap_runner_before_send", store_id);
             let mut chunks = ChunkStream::new(&self.snap_manager, message, key, self.chunk_size)?;
             self.transport
                 .send_snapshot(to_peer.store_id, &mut chunks, self.timeout)
         })();
+        drop(sending);
         self.snap_manager
             .release(SnapKind::Generated, key, SnapUse::Sending);
         let status = match result {
@@ -306,53 +316,230 @@ impl SnapshotReceiver {
         self.router.send_raft_message(message)
     }
 
+    /// Writes the stream's files, checksummed as they are written. The
+    /// disk writes run on a writer thread fed through a short queue, so
+    /// while it writes chunk k this thread already takes chunk k+1 from the
+    /// stream (off the network, or read from the sender's file when the
+    /// transport receives on the sender's thread): the two overlap.
     fn write_files(
         &self,
         key: SnapKey,
         data: &RaftSnapshotData,
         chunks: &mut dyn Iterator<Item = SnapshotChunk>,
     ) -> Result<()> {
+        let _receiving = self.snap_manager.metrics().time(SnapshotPhase::Receive);
         let meta = data.meta();
+        let (queue, queued) = crossbeam_channel::bounded::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        std::thread::scope(|scope| {
+            let writer = std::thread::Builder::new()
+                .name(format!("snap_receive-{}", self.store_id))
+                .spawn_scoped(scope, || self.write_chunks(key, meta, queued))?;
+            for chunk in chunks {
+                if queue.send(chunk.data).is_err() {
+                    // The writer stopped on an error: it tells which.
+                    break;
+                }
+            }
+            // The end of the stream, as the writer sees it.
+            drop(queue);
+            writer.join().unwrap_or_else(|_| {
+                Err(Error::Snapshot(format!(
+                    "snapshot {key}: the writer thread panicked"
+                )))
+            })
+        })?;
+        // Every file is durable and matches the meta; the meta, written
+        // last and durably (with the directory, so every rename above is
+        // durable too), is what says the snapshot is complete.
+        self.snap_manager
+            .write_meta(SnapKind::Received, key, meta)?;
+        self.snap_manager.mark_verified(key);
+        Ok(())
+    }
+
+    /// The writer thread of [`SnapshotReceiver::write_files`]: the queued
+    /// chunk bytes, file by file in the meta's order, each compared with
+    /// the meta's size and CRC32 as it is completed.
+    fn write_chunks(
+        &self,
+        key: SnapKey,
+        meta: &SnapshotMeta,
+        queued: Receiver<Vec<u8>>,
+    ) -> Result<()> {
         // A chunk may hold the end of one file and never spans two (the
         // sender splits per file), so bytes are attributed file by file.
         let mut pending: Vec<u8> = Vec::new();
+        let mut offset = 0;
         for file_meta in &meta.cf_files {
             let path = self
                 .snap_manager
                 .sst_path(SnapKind::Received, key, &file_meta.cf);
-            let temporary = temporary_path(&path);
-            let mut file = File::create(&temporary)?;
-            let mut written = 0u64;
-            while written < file_meta.size {
-                if pending.is_empty() {
-                    match chunks.next() {
-                        Some(chunk) => pending = chunk.data,
-                        None => {
+            let mut file = ChecksummedWriter::create(&path)?;
+            while file.written() < file_meta.size {
+                if offset == pending.len() {
+                    match queued.recv() {
+                        Ok(data) => (pending, offset) = (data, 0),
+                        Err(_) => {
                             return Err(Error::Snapshot(format!(
-                                "stream ended after {written} of {} bytes of {}",
-                                file_meta.size, file_meta.cf
+                                "stream ended after {} of {} bytes of {}",
+                                file.written(),
+                                file_meta.size,
+                                file_meta.cf
                             )))
                         }
                     }
                 }
-                let take = pending.len().min((file_meta.size - written) as usize);
-                file.write_all(&pending[..take])?;
-                pending.drain(..take);
-                written += take as u64;
+                let take = (pending.len() - offset).min((file_meta.size - file.written()) as usize);
+                file.write(&pending[offset..offset + take])?;
+                offset += take;
             }
-            file.sync_all()?;
-            drop(file);
-            publish_file(&temporary, &path)?;
+            let (checksum, size) = file.finish()?;
+            check_file(&path, file_meta, checksum, size)?;
         }
-        if !pending.is_empty() || chunks.next().is_some() {
+        if offset < pending.len() || queued.recv().is_ok() {
             return Err(Error::Snapshot(
                 "stream carries more bytes than its files".to_string(),
             ));
         }
-        // Size and CRC32 of every file against the meta the leader sent.
-        self.snap_manager.verify(SnapKind::Received, key, meta)?;
-        self.snap_manager
-            .write_meta(SnapKind::Received, key, meta)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::raft_serverpb::SnapshotCfFile;
+
+    const STORE_ID: u64 = 5;
+
+    /// A receiver on a fresh directory, and the store worker's mailbox
+    /// (where a MsgSnapshot for a region without a peer here goes).
+    fn receiver(
+        dir: &tempfile::TempDir,
+    ) -> (
+        SnapshotReceiver,
+        crossbeam_channel::Receiver<crate::StoreMsg>,
+    ) {
+        let manager =
+            SnapManager::new(dir.path().join("snap"), Duration::from_secs(60), u64::MAX).unwrap();
+        let (raft_sender, _raft_mailbox) = crossbeam_channel::unbounded();
+        let (store_sender, store_mailbox) = crossbeam_channel::unbounded();
+        let router = Router::new(STORE_ID, raft_sender, store_sender);
+        (
+            SnapshotReceiver::new(STORE_ID, manager, router),
+            store_mailbox,
+        )
+    }
+
+    /// A stream carrying `file` (one default-CF file, meta made from `file`
+    /// itself) cut into chunks of `chunk_size`, with `tamper` applied to the
+    /// chunks before they go.
+    fn stream(
+        file: &[u8],
+        chunk_size: usize,
+        tamper: impl FnOnce(&mut Vec<Vec<u8>>),
+    ) -> (SnapKey, Vec<SnapshotChunk>) {
+        let mut cf_file = SnapshotCfFile::new();
+        cf_file.cf = storage::CF_DEFAULT.to_string();
+        cf_file.size = file.len() as u64;
+        cf_file.checksum = crc32fast::hash(file);
+        let mut data = RaftSnapshotData::new();
+        data.file_size = file.len() as u64;
+        data.meta.mut_or_insert_default().cf_files.push(cf_file);
+        let mut message = RaftMessage::new();
+        message.region_id = 1;
+        message.mut_to_peer().store_id = STORE_ID;
+        let raft_message = message.mut_message();
+        raft_message.set_msg_type(MessageType::MsgSnapshot);
+        let snapshot = raft_message.mut_snapshot();
+        snapshot.data = data.write_to_bytes().unwrap();
+        snapshot.mut_metadata().index = 10;
+        snapshot.mut_metadata().term = 2;
+        let key = snap_key(&message);
+        let mut pieces: Vec<Vec<u8>> = file.chunks(chunk_size).map(<[u8]>::to_vec).collect();
+        tamper(&mut pieces);
+        let mut head = SnapshotChunk::new();
+        head.message = Some(message).into();
+        let mut chunks = vec![head];
+        for piece in pieces {
+            let mut chunk = SnapshotChunk::new();
+            chunk.data = piece;
+            chunks.push(chunk);
+        }
+        (key, chunks)
+    }
+
+    fn file_bytes() -> Vec<u8> {
+        (0..(3 << 20) + 12_345)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect()
+    }
+
+    /// Receives `chunks`; on refusal checks that no file of the snapshot is left.
+    fn receive(chunks: Vec<SnapshotChunk>, key: SnapKey) -> (Result<()>, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let (receiver, store_mailbox) = receiver(&dir);
+        let result = receiver.receive(&mut chunks.into_iter());
+        let manager = &receiver.snap_manager;
+        if result.is_err() {
+            assert!(manager.list().is_empty(), "a refused stream leaves no file");
+            assert!(!manager.is_verified(key));
+        }
+        (result, store_mailbox.try_recv().is_ok())
+    }
+
+    /// A whole stream becomes the file and meta on disk, checked on the way; the MsgSnapshot goes on.
+    #[test]
+    fn whole_stream_is_written_verified_and_delivered() {
+        let bytes = file_bytes();
+        let (key, chunks) = stream(&bytes, 1 << 20, |_| {});
+        let dir = tempfile::tempdir().unwrap();
+        let (receiver, store_mailbox) = receiver(&dir);
+        receiver.receive(&mut chunks.into_iter()).unwrap();
+        // No peer of region 1 here: the router hands it to the store worker.
+        assert!(store_mailbox.try_recv().is_ok());
+        let manager = &receiver.snap_manager;
+        let path = manager.sst_path(SnapKind::Received, key, storage::CF_DEFAULT);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        assert!(manager.meta_path(SnapKind::Received, key).exists());
+        assert!(manager.is_verified(key));
+        let meta = manager.read_meta(SnapKind::Received, key).unwrap();
+        manager.verify(SnapKind::Received, key, &meta).unwrap();
+    }
+
+    /// A stream cut short is refused as truncated, its files deleted.
+    #[test]
+    fn truncated_stream_is_refused() {
+        let (key, chunks) = stream(&file_bytes(), 1 << 20, |pieces| {
+            pieces.pop();
+        });
+        let (result, delivered) = receive(chunks, key);
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("stream ended after"), "{error}");
+        assert!(!delivered);
+    }
+
+    /// A stream with bytes beyond its files is refused, its files deleted.
+    #[test]
+    fn oversized_stream_is_refused() {
+        let (key, chunks) = stream(&file_bytes(), 1 << 20, |pieces| {
+            pieces.push(vec![0u8; 10]);
+        });
+        let (result, delivered) = receive(chunks, key);
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("more bytes than its files"), "{error}");
+        assert!(!delivered);
+    }
+
+    /// A stream with one flipped byte is refused by its CRC32, its files deleted.
+    #[test]
+    fn corrupted_stream_is_refused_by_checksum() {
+        let (key, chunks) = stream(&file_bytes(), 1 << 20, |pieces| {
+            pieces[1][77] ^= 0xff;
+        });
+        let (result, delivered) = receive(chunks, key);
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("checksum"), "{error}");
+        assert!(!delivered);
     }
 }
