@@ -452,7 +452,7 @@ mod tests {
         let raft_message = message.mut_message();
         raft_message.set_msg_type(MessageType::MsgSnapshot);
         let snapshot = raft_message.mut_snapshot();
-        snapshot.data = data.write_to_bytes().unwrap();
+        snapshot.data = data.write_to_bytes().unwrap().into();
         snapshot.mut_metadata().index = 10;
         snapshot.mut_metadata().term = 2;
         let key = snap_key(&message);
