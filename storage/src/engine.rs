@@ -17,6 +17,7 @@
 //! raft snapshots).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, DB};
@@ -41,6 +42,25 @@ pub const ALL_CFS: [&str; 3] = [CF_DEFAULT, CF_LOCK, CF_WRITE];
 pub struct Engine {
     db: Arc<DB>,
     path: PathBuf,
+    counters: Arc<WriteCounters>,
+}
+
+/// Counts of the batches written through one engine (every clone shares
+/// them). Benchmarks read them to check how well writes are batched: the
+/// raft worker is meant to cover many client writes with one synced write.
+#[derive(Debug, Default)]
+struct WriteCounters {
+    batches: AtomicU64,
+    synced_batches: AtomicU64,
+}
+
+/// A reading of an engine's write counters (see [`Engine::write_statistics`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStatistics {
+    /// Write batches written since the engine was opened.
+    pub batches: u64,
+    /// Of those, the ones written with `sync` (each waited for the disk).
+    pub synced_batches: u64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -70,6 +90,7 @@ impl Engine {
         Ok(Engine {
             db: Arc::new(db),
             path,
+            counters: Arc::default(),
         })
     }
 
@@ -127,7 +148,20 @@ impl Engine {
         options.set_sync(sync);
         let inner = batch.into_inner(self)?;
         self.db.write_opt(inner, &options)?;
+        // Relaxed: statistics only, nothing is ordered by them.
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        if sync {
+            self.counters.synced_batches.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
+    }
+
+    /// How many batches (and synced batches) this engine has written.
+    pub fn write_statistics(&self) -> WriteStatistics {
+        WriteStatistics {
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            synced_batches: self.counters.synced_batches.load(Ordering::Relaxed),
+        }
     }
 
     /// Takes a consistent point-in-time view of the whole database.

@@ -36,7 +36,7 @@ mod sst_writer;
 mod standalone_storage;
 mod write_batch;
 
-pub use engine::{Engine, ALL_CFS, CF_DEFAULT, CF_LOCK, CF_WRITE};
+pub use engine::{Engine, WriteStatistics, ALL_CFS, CF_DEFAULT, CF_LOCK, CF_WRITE};
 pub use engines::Engines;
 pub use errors::{Error, Result};
 pub use iterator::{CfIterator, IterOptions};

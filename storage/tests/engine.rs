@@ -36,6 +36,24 @@ fn write_batch_spans_column_families() {
     );
 }
 
+/// The write counters count written batches and, apart, synced ones; a failed write counts in neither, and clones share the counts.
+#[test]
+fn write_statistics_count_batches_and_syncs() {
+    let (_dir, engine) = temp_engine();
+    let clone = engine.clone();
+    for sync in [true, false, false] {
+        let mut batch = WriteBatch::new();
+        batch.put(b"k", b"v");
+        engine.write(batch, sync).unwrap();
+    }
+    let mut refused = WriteBatch::new();
+    refused.put_cf("no-such-cf", b"k", b"v");
+    assert!(engine.write(refused, true).is_err());
+    let statistics = clone.write_statistics();
+    assert_eq!(statistics.batches, 3);
+    assert_eq!(statistics.synced_batches, 1);
+}
+
 /// A batch naming an unknown column family is rejected whole: nothing in it is written.
 #[test]
 fn batch_with_unknown_cf_writes_nothing() {

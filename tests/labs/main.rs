@@ -12,5 +12,6 @@ mod lab4a;
 mod lab4b;
 mod lab4c;
 mod playground;
+mod sync_policy;
 /// The fixture lab4b and lab4c share (not a lab).
 mod txn_support;

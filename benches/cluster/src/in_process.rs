@@ -53,6 +53,26 @@ impl InProcessTarget {
         *self.leader.write().unwrap_or_else(|e| e.into_inner()) = (leader.store_id, context);
     }
 
+    /// Synced raft-engine writes so far, per store: the leader's store
+    /// first, then the others by store id. Each is one wait for the disk;
+    /// the raft worker is meant to cover a whole batch of client writes
+    /// with one (`Peer::handle_raft_ready`), which these counts check.
+    pub fn raft_log_syncs(&self) -> Vec<u64> {
+        let leader = self.leader.read().unwrap_or_else(|e| e.into_inner()).0;
+        let mut store_ids = self.cluster.store_ids();
+        store_ids.sort_by_key(|&store_id| (store_id != leader, store_id));
+        store_ids
+            .into_iter()
+            .map(|store_id| {
+                self.cluster
+                    .with_store(store_id, |store| {
+                        store.engines().raft.write_statistics().synced_batches
+                    })
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
     /// Puts `key` = `value` through the leader's handlers.
     pub fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
         let mut request = RawPutRequest::new();

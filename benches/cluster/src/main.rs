@@ -162,6 +162,24 @@ fn print_line(system: &str, spec: &LoadSpec, report: &LoadReport) {
     );
 }
 
+/// How well the in-process stores batch: synced raft-log writes per second
+/// on each store (leader first) and acknowledged writes per leader sync.
+/// One sync per client write would mean the raft worker does not batch.
+fn print_syncs(syncs: &[u64], report: &LoadReport) {
+    let seconds = report.elapsed.as_secs_f64().max(f64::EPSILON);
+    let per_second: Vec<String> = syncs
+        .iter()
+        .map(|syncs| format!("{:.0}", *syncs as f64 / seconds))
+        .collect();
+    let leader_syncs = syncs.first().copied().unwrap_or(0).max(1);
+    println!(
+        "{:<11}              raft-log syncs/s (leader first): {}; writes per leader sync {:.1}",
+        "",
+        per_second.join(", "),
+        report.writes as f64 / leader_syncs as f64
+    );
+}
+
 /// The tinykv cluster of processes, stopped again on every way out.
 fn measure_tinykv(
     cli: &Cli,
@@ -258,9 +276,32 @@ fn measure_in_process(specs: &[LoadSpec]) -> Column {
     specs
         .iter()
         .map(|spec| {
-            let target = target.clone();
-            let report = drive_threads(*spec, move |key, value| target.put(key, value));
+            // Reads the stores' sync counters at the start and the end of
+            // the counted window (the load generator's own timing, to a
+            // few milliseconds).
+            let sampler = {
+                let target = target.clone();
+                let spec = *spec;
+                std::thread::spawn(move || {
+                    std::thread::sleep(spec.warmup);
+                    let before = target.raft_log_syncs();
+                    std::thread::sleep(spec.duration);
+                    let after = target.raft_log_syncs();
+                    after
+                        .iter()
+                        .zip(&before)
+                        .map(|(after, before)| after.saturating_sub(*before))
+                        .collect::<Vec<u64>>()
+                })
+            };
+            let report = {
+                let target = target.clone();
+                drive_threads(*spec, move |key, value| target.put(key, value))
+            };
             print_line("in-process", spec, &report);
+            if let Ok(syncs) = sampler.join() {
+                print_syncs(&syncs, &report);
+            }
             Some(report)
         })
         .collect()

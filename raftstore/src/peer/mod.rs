@@ -258,7 +258,7 @@ impl Peer {
         let _ = ctx.scheduler_task.send(task);
     }
 
-    // lab 2B: begin [stub: Ok(())] — persist (one synced raft write), then send, then apply, then advance (docs/labs/lab2b.md#ready-cycle)
+    // lab 2B: begin [stub: Ok(())] — persist (one raft write, synced unless only the commit moved), then send, then apply, then advance (docs/labs/lab2b.md#ready-cycle)
     /// Handles the peer's Ready, if it has one: persist, send, apply, advance.
     pub fn handle_raft_ready(&mut self, ctx: &StoreContext) -> Result<()> {
         if self.stopped {
@@ -278,6 +278,15 @@ impl Peer {
         // snapshot persisted below carries it (its commit index covers the
         // snapshot; an older one would be out of range after a restart).
         let hard_state_changed = ready.hard_state.is_some();
+        // A new term or vote is a promise to other peers (Raft paper §5.1,
+        // §5.2: persist currentTerm and votedFor before answering) and must
+        // be synced; a hard state that only moved its commit index need
+        // not be: entries up to it are already durable on a majority, and
+        // a restart that finds it behind recovers it (PeerStorage::new).
+        let promise_changed = ready.hard_state.as_ref().is_some_and(|hard_state| {
+            let saved = self.storage().raft_state().hard_state();
+            hard_state.term != saved.term || hard_state.vote != saved.vote
+        });
         if let Some(hard_state) = &ready.hard_state {
             self.storage_mut().set_hard_state(hard_state.clone());
         }
@@ -289,8 +298,13 @@ impl Peer {
         self.storage_mut().append(&ready.entries, &mut raft_batch)?;
         if entries_changed || hard_state_changed {
             self.storage().write_raft_state(&mut raft_batch)?;
-            // Synced: the messages sent next acknowledge these entries.
-            ctx.engines.raft.write(raft_batch, true)?;
+            // Synced when the messages sent next acknowledge these entries
+            // or this term and vote; a commit-only change is written
+            // without waiting for the disk (one sync less per client write
+            // on every replica, as etcd's MustSync).
+            ctx.engines
+                .raft
+                .write(raft_batch, entries_changed || promise_changed)?;
         }
 
         // Step 2: send, now that what the messages promise is on disk.

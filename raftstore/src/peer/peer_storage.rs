@@ -7,7 +7,7 @@
 //! | state | engine | key | written when |
 //! |---|---|---|---|
 //! | log entries | raft | `raft_log_key(region, index)` | a Ready carries new entries |
-//! | `RaftLocalState` (hard state, last index/term) | raft | `raft_state_key(region)` | same batch as the entries |
+//! | `RaftLocalState` (hard state, last index/term) | raft | `raft_state_key(region)` | same batch as the entries; synced unless only the commit index moved |
 //! | `RaftApplyState` (applied index, truncated state) | kv | `apply_state_key(region)` | same batch as the applied data |
 //! | `RegionLocalState` (region, Normal/Applying/Tombstone) | kv | `region_state_key(region)` | bootstrap, snapshot, conf change, split |
 //!
@@ -120,6 +120,13 @@ impl PeerStorage {
         let truncated_index = apply_state.truncated_state().index;
         if raft_state.hard_state().commit < truncated_index {
             raft_state.mut_hard_state().commit = truncated_index;
+        }
+        // Likewise up to the applied index: a hard state whose only change
+        // was its commit index is written without sync
+        // (`Peer::handle_raft_ready`), so after a power failure it can be
+        // behind what was applied; applied entries were committed.
+        if raft_state.hard_state().commit < apply_state.applied_index {
+            raft_state.mut_hard_state().commit = apply_state.applied_index;
         }
         debug!(
             "{tag} peer storage loaded: last index {}, applied {}, truncated {}",
