@@ -1006,11 +1006,26 @@ fn routed_raft_storage_finds_the_region_after_a_split() {
         put.key = key.to_vec();
         put.value = b"routed".to_vec();
         put.cf = "default".to_string();
-        let response = server.raw_put(&put);
-        assert!(
-            !response.region_error.is_some() && response.error.is_empty(),
-            "put {key:?}: {response:?}"
-        );
+        // Store 1 may lose a leadership on a loaded machine (an election
+        // timeout fires): the routed storage then answers NotLeader, as it
+        // should, and a client would go to the new leader. Here store 1 is
+        // made leader again and the put retried, until a deadline.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let response = server.raw_put(&put);
+            if response.region_error.is_none() && response.error.is_empty() {
+                break;
+            }
+            let not_leader = response.region_error.has_not_leader();
+            assert!(
+                not_leader && Instant::now() < deadline,
+                "put {key:?}: {response:?}"
+            );
+            let region = cluster
+                .region_for_key(key)
+                .unwrap_or_else(|| panic!("a region holds {key:?}"));
+            cluster.must_transfer_leader(region.id, 1);
+        }
         cluster.must_get_equal(key, b"routed");
         let mut get = RawGetRequest::new();
         get.context = Some(Context::new()).into();
