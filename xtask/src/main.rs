@@ -105,10 +105,16 @@ fn display_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// The workspace root: xtask lives one level below it.
+/// The workspace root: xtask lives one level below it. `cargo run` (what
+/// `cargo xtask` is) tells the running binary where its manifest is;
+/// that is preferred over the path compiled in, because a build cache
+/// shared between checkouts can hand this checkout a binary compiled in
+/// another one (see scripts/claim-target.sh).
 fn default_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
 }
 
 fn parse_labs(list: &str) -> Result<BTreeSet<Lab>> {
