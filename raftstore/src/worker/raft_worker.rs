@@ -14,8 +14,11 @@
 //!    each peer's `PeerMsgHandler` handle its messages (steps and proposals
 //!    only change in-memory state);
 //! 3. for every peer that was touched, `Peer::handle_raft_ready`: one synced
-//!    raft-log write covers all the proposals of the batch, then messages go
-//!    out and committed entries are applied.
+//!    raft-log write covers all the proposals of the batch (a Ready that
+//!    only moves the commit index is written without sync), then messages
+//!    go out and committed entries are applied. Each touched peer writes
+//!    its own batch: with several busy regions that is one disk wait per
+//!    region per iteration (a shared batch would be one; not done yet).
 //!
 //! Lifecycle: started by `RaftStore::start`; it stops when the shutdown
 //! channel is closed (the `RaftStore` drops its sender), which the biased
