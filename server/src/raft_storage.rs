@@ -202,6 +202,18 @@ impl RaftStorage {
     /// command, its answer awaited, so no thread is parked while raft
     /// replicates it. Runs on tokio's multi-thread runtime.
     pub async fn write_async(&self, context: Context, batch: Vec<Modify>) -> Result<()> {
+        let (key, requests) = RaftStorage::write_command(batch);
+        self.execute_async(&context, &key, requests)
+            .await
+            .map(|_| ())
+    }
+    // lab 2B: end
+
+    // lab 2B: begin — one Put or Delete request per Modify, routed by the first key (docs/labs/lab2b.md#raft-storage)
+    /// The requests of one write command (a Put or Delete per `Modify`,
+    /// in order) and the key that routes it (the first one's: a batch
+    /// stays within one region). Shared by `write` and `write_async`.
+    pub fn write_command(batch: Vec<Modify>) -> (Vec<u8>, Vec<Request>) {
         let key = batch
             .first()
             .map(|modify| match modify {
@@ -230,9 +242,7 @@ impl RaftStorage {
                 request
             })
             .collect();
-        self.execute_async(&context, &key, requests)
-            .await
-            .map(|_| ())
+        (key, requests)
     }
     // lab 2B: end
 }
@@ -252,34 +262,7 @@ fn check_response(response: &RaftCmdResponse) -> Result<()> {
 impl Storage for RaftStorage {
     // lab 2B: begin — a write is one command of Puts and Deletes; a reader is the snapshot a Snap command answers (docs/labs/lab2b.md#raft-storage)
     fn write(&self, context: &Context, batch: Vec<Modify>) -> Result<()> {
-        let key = batch
-            .first()
-            .map(|modify| match modify {
-                Modify::Put { key, .. } | Modify::Delete { key, .. } => key.clone(),
-            })
-            .unwrap_or_default();
-        let requests = batch
-            .into_iter()
-            .map(|modify| {
-                let mut request = Request::new();
-                match modify {
-                    Modify::Put { cf, key, value } => {
-                        request.set_cmd_type(CmdType::Put);
-                        let put = request.mut_put();
-                        put.cf = cf;
-                        put.key = key;
-                        put.value = value;
-                    }
-                    Modify::Delete { cf, key } => {
-                        request.set_cmd_type(CmdType::Delete);
-                        let delete = request.mut_delete();
-                        delete.cf = cf;
-                        delete.key = key;
-                    }
-                }
-                request
-            })
-            .collect();
+        let (key, requests) = RaftStorage::write_command(batch);
         self.execute(context, &key, requests).map(|_| ())
     }
 
