@@ -411,10 +411,17 @@ impl<T: Storage> Raft<T> {
             return Ok(false);
         }
         let next_idx = pr.next_idx;
-        if !send_if_empty && next_idx > self.raft_log.last_index() {
-            // Nothing new and no empty message wanted: skip the term and
-            // entry look-ups (every acknowledgement asks this).
-            return Ok(false);
+        if next_idx > self.raft_log.last_index() {
+            if !send_if_empty {
+                // Nothing new and no empty message wanted: skip the term and
+                // entry look-ups (every acknowledgement asks this).
+                return Ok(false);
+            }
+            if pr.state == ProgressState::Replicate
+                && self.fold_commit_into_queued_append(to, next_idx)
+            {
+                return Ok(true);
+            }
         }
         if self.batch_append {
             if let Some(sent) = self.extend_queued_append(to, next_idx, send_if_empty)? {
@@ -468,6 +475,32 @@ impl<T: Storage> Raft<T> {
                 Err(e)
             }
         }
+    }
+
+    /// A commit-only MsgAppend for `to` (it has every entry, only the commit
+    /// index is news) rides on the last message still queued for `to` when
+    /// that is a MsgAppend of this term ending at `next_idx - 1`: its commit
+    /// is raised instead of queuing another message. The follower commits
+    /// `min(commit, last index of the message)`, which is what the separate
+    /// message would have told it, so it learns the same, one message
+    /// sooner. Why: a leader acknowledged many times before its next Ready
+    /// (a batch of proposals) otherwise queues one commit-only message per
+    /// acknowledgement per follower, half of all its messages. Returns
+    /// whether the commit index was folded in.
+    fn fold_commit_into_queued_append(&mut self, to: u64, next_idx: u64) -> bool {
+        // Only the last message queued for `to`: a later message to the
+        // same peer would otherwise overtake the news.
+        let Some(queued) = self.msgs.iter_mut().rev().find(|m| m.to == to) else {
+            return false;
+        };
+        if queued.msg_type() != MessageType::MsgAppend
+            || queued.term != self.term
+            || queued.index + queued.entries.len() as u64 + 1 != next_idx
+        {
+            return false;
+        }
+        queued.commit = queued.commit.max(self.raft_log.committed);
+        true
     }
 
     /// With [`Config::batch_append`]: puts what `to` needs from `next_idx`
@@ -2060,6 +2093,87 @@ mod tests {
             propose(&mut raft, &payload);
         }
         assert_eq!(appends_to_2(&mut raft), vec![2, 1]);
+    }
+
+    /// Steps peer 2's acknowledgement of everything up to `index`.
+    fn acknowledge_from_2(raft: &mut Raft<MemStorage>, index: u64) {
+        let mut m = new_message(1, MessageType::MsgAppendResponse);
+        m.from = 2;
+        m.term = raft.term;
+        m.index = index;
+        raft.step(m).expect("the leader takes acknowledgements");
+    }
+
+    /// (entry count, commit) of every MsgAppend queued for `peer`, in order.
+    fn appends_with_commit(messages: &[Message], peer: u64) -> Vec<(usize, u64)> {
+        messages
+            .iter()
+            .filter(|m| m.to == peer && m.msg_type() == MessageType::MsgAppend)
+            .map(|m| (m.entries.len(), m.commit))
+            .collect()
+    }
+
+    /// A new commit index rides on the MsgAppend still queued for a
+    /// follower instead of a commit-only message per acknowledgement; the
+    /// follower learns the same commit index from it.
+    #[test]
+    fn test_commit_index_rides_on_the_queued_append() {
+        let mut raft = leader(false, 1 << 20);
+        let first = raft.raft_log.last_index() + 1;
+        for data in [b"a", b"b", b"c"] {
+            propose(&mut raft, data);
+        }
+        // (The proposals commit the leader's no-op: the helper gave the
+        // followers a `matched` of it.)
+        let committed_before = raft.raft_log.committed;
+        // Three acknowledgements, each committing one more entry, before
+        // the leader's messages are taken.
+        for index in first..first + 3 {
+            acknowledge_from_2(&mut raft, index);
+        }
+        assert_eq!(raft.raft_log.committed, first + 2);
+        let messages = raft.read_messages();
+        // No commit-only messages: the last append to each follower now
+        // carries the commit index of all three.
+        for peer in [2, 3] {
+            assert_eq!(
+                appends_with_commit(&messages, peer),
+                vec![(1, committed_before), (1, committed_before), (1, first + 2)],
+                "peer {peer}"
+            );
+        }
+    }
+
+    /// With nothing queued for a follower (the messages were taken), a new
+    /// commit index goes in a commit-only MsgAppend of its own.
+    #[test]
+    fn test_commit_index_goes_alone_when_nothing_is_queued() {
+        let mut raft = leader(false, 1 << 20);
+        let first = raft.raft_log.last_index() + 1;
+        propose(&mut raft, b"a");
+        raft.read_messages();
+        acknowledge_from_2(&mut raft, first);
+        let messages = raft.read_messages();
+        assert_eq!(appends_with_commit(&messages, 2), vec![(0, first)]);
+        assert_eq!(appends_with_commit(&messages, 3), vec![(0, first)]);
+    }
+
+    /// A commit index never rides on an append queued before a later
+    /// message to the same follower (here a heartbeat): it would arrive
+    /// ahead of that message's news; it gets a message of its own.
+    #[test]
+    fn test_commit_index_does_not_ride_past_a_later_message() {
+        let mut raft = leader(false, 1 << 20);
+        let first = raft.raft_log.last_index() + 1;
+        propose(&mut raft, b"a");
+        let committed_before = raft.raft_log.committed;
+        raft.bcast_heartbeat();
+        acknowledge_from_2(&mut raft, first);
+        let messages = raft.read_messages();
+        assert_eq!(
+            appends_with_commit(&messages, 3),
+            vec![(1, committed_before), (0, first)]
+        );
     }
 }
 // staff-only: end
