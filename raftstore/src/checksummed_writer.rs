@@ -17,11 +17,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::errors::Result;
-use crate::snap_manager::temporary_path;
+use crate::snap_manager::{drop_behind, temporary_path};
 
-/// How many bytes are written between two write-behind hints: large
-/// enough that the hint costs nothing next to the writes, small enough
-/// that the disk starts working long before the final fsync.
+/// How many bytes are written between two steps of write-behind (sync,
+/// then drop from the page cache): large enough that the disk gets long
+/// sequential writes, small enough that a stream's page-cache footprint
+/// stays a few MiB whatever the snapshot's size.
 const WRITE_BEHIND_BYTES: u64 = 8 << 20;
 
 /// One file being written with its checksum computed on the way.
@@ -31,8 +32,8 @@ pub struct ChecksummedWriter {
     path: PathBuf,
     hasher: crc32fast::Hasher,
     written: u64,
-    /// Everything before this offset was already handed to the kernel's
-    /// write-back (see [`ChecksummedWriter::write`]).
+    /// Everything before this offset is already durable and out of the
+    /// page cache (see [`ChecksummedWriter::write`]).
     write_behind_from: u64,
 }
 
@@ -57,16 +58,17 @@ impl ChecksummedWriter {
         self.hasher.update(bytes);
         self.written += bytes.len() as u64;
         if self.written - self.write_behind_from >= WRITE_BEHIND_BYTES {
-            // Start writing the pages out now, without waiting: the disk
-            // works while the stream goes on, and the fsync in `finish`
-            // finds little left to do (what RocksDB's SstFileWriter does
-            // too). A failed hint only means the fsync does all the work.
-            let length = self.written - self.write_behind_from;
-            let _ = rustix::fs::fadvise(
+            // Make what is written so far durable now and let its pages
+            // go: the next chunks reuse them instead of fresh memory (see
+            // `snap_manager::drop_behind`), and the fsync in `finish` finds
+            // at most one step left to do. Nobody reads this file soon:
+            // ingest moves it into RocksDB. The writer waits for the disk
+            // here while the stream's queue keeps the sender going.
+            self.file.sync_data()?;
+            drop_behind(
                 &self.file,
                 self.write_behind_from,
-                std::num::NonZeroU64::new(length),
-                rustix::fs::Advice::DontNeed,
+                self.written - self.write_behind_from,
             );
             self.write_behind_from = self.written;
         }

@@ -6,7 +6,16 @@
 //! in one step. Ingesting a finished file is much cheaper than replaying
 //! the same pairs as writes, and it is atomic. Pairs are streamed to the
 //! file as they are added, so a large region never sits in memory.
+//!
+//! The writer also computes the file's CRC32 as the file grows
+//! ([`SstWriter::finish_with_checksum`]): RocksDB's SST writer drops the
+//! file's pages from the page cache as it goes (its C API cannot turn that
+//! off), so hashing the finished file means reading it all back from the
+//! disk; hashing each MiB right after RocksDB wrote it reads it from the
+//! page cache instead.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rocksdb::{Options, SstFileWriter};
@@ -25,11 +34,46 @@ self_cell::self_cell!(
     }
 );
 
+/// How many bytes of pairs are added between two catch-ups of the
+/// checksum: RocksDB hands its buffer to the kernel about every MiB and
+/// drops pages from the cache once written back, so hashing every MiB or
+/// so finds them still cached.
+const CHECKSUM_EVERY_BYTES: u64 = 1 << 20;
+
 /// Writes an SST file. Keys must be added in strictly increasing order.
 pub struct SstWriter {
     path: PathBuf,
     pairs_written: u64,
     inner: OwnedSstWriter,
+    checksum: ChecksumBehind,
+}
+
+/// A second handle on the file being written, hashing what RocksDB has
+/// written so far. Correct whenever it runs (an SST file is only ever
+/// appended to, and it reads up to the current end); fast when it runs
+/// soon after the bytes were written.
+struct ChecksumBehind {
+    reader: File,
+    hasher: crc32fast::Hasher,
+    hashed: u64,
+    added_since: u64,
+    buffer: Vec<u8>,
+}
+
+impl ChecksumBehind {
+    /// Hashes everything written since the last call, up to the file's end.
+    fn catch_up(&mut self) -> Result<()> {
+        loop {
+            let read = self.reader.read(&mut self.buffer)?;
+            if read == 0 {
+                break;
+            }
+            self.hasher.update(&self.buffer[..read]);
+            self.hashed += read as u64;
+        }
+        self.added_since = 0;
+        Ok(())
+    }
 }
 
 impl SstWriter {
@@ -40,10 +84,18 @@ impl SstWriter {
             let writer = SstFileWriter::create(options);
             writer.open(&path).map(|()| writer)
         })?;
+        let checksum = ChecksumBehind {
+            reader: File::open(&path)?,
+            hasher: crc32fast::Hasher::new(),
+            hashed: 0,
+            added_since: 0,
+            buffer: vec![0; 1 << 20],
+        };
         Ok(SstWriter {
             path,
             pairs_written: 0,
             inner,
+            checksum,
         })
     }
 
@@ -53,6 +105,10 @@ impl SstWriter {
         self.inner
             .with_dependent_mut(|_, writer| writer.put(key, value))?;
         self.pairs_written += 1;
+        self.checksum.added_since += (key.len() + value.len()) as u64;
+        if self.checksum.added_since >= CHECKSUM_EVERY_BYTES {
+            self.checksum.catch_up()?;
+        }
         Ok(())
     }
 
@@ -69,7 +125,14 @@ impl SstWriter {
     /// Completes the file. RocksDB cannot finish an SST without a single
     /// pair: for an empty writer this removes the file and returns
     /// `Ok(false)`; callers record "no file" for that column family.
-    pub fn finish(mut self) -> Result<bool> {
+    pub fn finish(self) -> Result<bool> {
+        Ok(self.finish_with_checksum()?.is_some())
+    }
+
+    /// Like [`SstWriter::finish`], and returns the finished file's CRC32
+    /// and size (`None` for an empty writer: no file), computed as the
+    /// file was written.
+    pub fn finish_with_checksum(mut self) -> Result<Option<(u32, u64)>> {
         if self.pairs_written == 0 {
             drop(self.inner);
             match std::fs::remove_file(&self.path) {
@@ -77,9 +140,14 @@ impl SstWriter {
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
                 Err(error) => return Err(error.into()),
             }
-            return Ok(false);
+            return Ok(None);
         }
         self.inner.with_dependent_mut(|_, writer| writer.finish())?;
-        Ok(true)
+        // The table's last blocks and footer, written by finish.
+        self.checksum.catch_up()?;
+        Ok(Some((
+            self.checksum.hasher.finalize(),
+            self.checksum.hashed,
+        )))
     }
 }

@@ -181,6 +181,30 @@ fn sst_files_are_ingested() {
     assert!(!empty.exists());
 }
 
+/// The CRC32 and size SstWriter computes while writing (several MiB, so
+/// it hashes behind the writer many times) are those of the finished file.
+#[test]
+fn sst_writer_checksum_matches_the_finished_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.sst");
+    let mut writer = SstWriter::create(&path).unwrap();
+    for i in 0..700u32 {
+        let value: Vec<u8> = (0..10_000u32).map(|j| (i * 31 + j) as u8).collect();
+        writer
+            .put(format!("key-{i:05}").as_bytes(), &value)
+            .unwrap();
+    }
+    let (checksum, size) = writer.finish_with_checksum().unwrap().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 6 << 20, "the pairs span several catch-ups");
+    assert_eq!(size, bytes.len() as u64);
+    assert_eq!(checksum, crc32fast::hash(&bytes));
+
+    let empty = dir.path().join("empty.sst");
+    let writer = SstWriter::create(&empty).unwrap();
+    assert_eq!(writer.finish_with_checksum().unwrap(), None);
+}
+
 /// Keys added out of order are an error from the SST writer, not a panic.
 #[test]
 fn sst_writer_rejects_unsorted_keys() {

@@ -40,7 +40,7 @@ use crate::errors::{Error, Result};
 use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
 use crate::router::Router;
-use crate::snap_manager::{check_file, SnapKey, SnapKind, SnapManager, SnapUse};
+use crate::snap_manager::{check_file, drop_behind, SnapKey, SnapKind, SnapManager, SnapUse};
 use crate::snapshot_metrics::SnapshotPhase;
 use crate::transport::Transport;
 
@@ -168,7 +168,8 @@ impl SnapSender {
 pub struct ChunkStream {
     head: Option<RaftMessage>,
     files: Vec<(std::path::PathBuf, u64)>,
-    current: Option<(File, u64)>,
+    /// The file being read, the offset of its next chunk, and what is left.
+    current: Option<(File, u64, u64)>,
     chunk_size: usize,
 }
 
@@ -208,7 +209,7 @@ impl ChunkStream {
             return Some(Ok(chunk));
         }
         loop {
-            if let Some((file, remaining)) = &mut self.current {
+            if let Some((file, offset, remaining)) = &mut self.current {
                 if *remaining > 0 {
                     let length = (*remaining).min(self.chunk_size as u64) as usize;
                     let mut data = vec![0u8; length];
@@ -217,6 +218,9 @@ impl ChunkStream {
                             "reading snapshot file: {error}"
                         ))));
                     }
+                    // Read once: its pages would only fill the cache.
+                    drop_behind(file, *offset, length as u64);
+                    *offset += length as u64;
                     *remaining -= length as u64;
                     let mut chunk = SnapshotChunk::new();
                     chunk.data = data;
@@ -229,7 +233,7 @@ impl ChunkStream {
             }
             let (path, size) = self.files.remove(0);
             match File::open(&path) {
-                Ok(file) => self.current = Some((file, size)),
+                Ok(file) => self.current = Some((file, 0, size)),
                 Err(error) => {
                     return Some(Err(Error::Snapshot(format!("{}: {error}", path.display()))))
                 }
