@@ -210,10 +210,10 @@ pub fn file_checksum(path: &Path) -> Result<(u32, u64)> {
 /// (the SSTs are then moved into RocksDB, which reads them when it needs
 /// them): keeping their pages only fills memory, and an I/O that lets its
 /// pages go keeps reusing the same few MiB of page cache instead of
-/// taking ~2 fresh pages per KiB of snapshot (on a virtual machine whose
-/// host backs guest memory lazily, the first touch of a page costs more
-/// than the disk: measured 3-4 ms per fresh MiB here). A failed hint only
-/// leaves the pages cached.
+/// taking a fresh page for every 4 KiB of the snapshot (on a virtual
+/// machine whose host backs guest memory lazily, the first touch of a
+/// page costs more than the disk: measured 3-4 ms per fresh MiB on the
+/// project's test machines). A failed hint only leaves the pages cached.
 pub fn drop_behind(file: &File, offset: u64, length: u64) {
     if let Some(length) = std::num::NonZeroU64::new(length) {
         let _ = rustix::fs::fadvise(file, offset, Some(length), rustix::fs::Advice::DontNeed);
