@@ -185,9 +185,10 @@ pub fn check_file(path: &Path, expected: &SnapshotCfFile, checksum: u32, size: u
     Ok(())
 }
 
-/// CRC32 and size of a file, read in 1 MiB blocks. The pages stay cached:
-/// after generation the sender reads the file next (and drops it, see
-/// [`drop_behind`]).
+/// CRC32 and size of a file, read in 1 MiB blocks. Used where a file's
+/// bytes were not seen as they were written: checking received files again
+/// after a restart (`SnapManager::verify`). Generation and receiving hash
+/// while writing (`SstWriter::finish_with_checksum`, `ChecksummedWriter`).
 pub fn file_checksum(path: &Path) -> Result<(u32, u64)> {
     use std::io::Read;
     let mut file = File::open(path)?;
