@@ -370,7 +370,14 @@ impl<T: Storage> Raft<T> {
     /// behalf of someone else, like a transferee's MsgTransferLeader) and,
     /// except for votes (whose term the caller sets) and forwarded proposals
     /// and reads (which carry no term), our term.
-    fn send(&mut self, mut m: Message) {
+    fn send(&mut self, m: Message) {
+        // Pushed first and stamped where it lies: moving a 144-byte Message
+        // costs a copy, so it is moved once, into the queue.
+        self.msgs.push(m);
+        let m = self
+            .msgs
+            .last_mut()
+            .expect("the queue holds the message just pushed");
         if m.from == INVALID_ID {
             m.from = self.id;
         }
@@ -391,7 +398,6 @@ impl<T: Storage> Raft<T> {
             MessageType::MsgPropose | MessageType::MsgReadIndex => {}
             _ => m.term = self.term,
         }
-        self.msgs.push(m);
     }
 
     /// Sends a MsgAppend with the entries `to` is missing, or a snapshot if
@@ -864,7 +870,7 @@ impl<T: Storage> Raft<T> {
     // ----- stepping ---------------------------------------------------------
 
     /// Handles one message, local or from a peer.
-    pub fn step(&mut self, m: Message) -> Result<()> {
+    pub fn step(&mut self, mut m: Message) -> Result<()> {
         // lab 2AA: begin — a higher term makes us a follower; a lower one is ignored or answered (docs/labs/lab2a.md#terms)
         // §5.1: terms act as a logical clock.
         if m.term == 0 {
@@ -970,9 +976,11 @@ impl<T: Storage> Raft<T> {
                 Ok(())
             }
             _ => match self.state {
-                StateRole::Leader => self.step_leader(m),
-                StateRole::Candidate | StateRole::PreCandidate => self.step_candidate(m),
-                StateRole::Follower => self.step_follower(m),
+                // By reference: a Message is 144 bytes, and every copy of
+                // one costs (see `send`).
+                StateRole::Leader => self.step_leader(&mut m),
+                StateRole::Candidate | StateRole::PreCandidate => self.step_candidate(&mut m),
+                StateRole::Follower => self.step_follower(&mut m),
             },
         }
     }
@@ -1154,10 +1162,7 @@ impl<T: Storage> Raft<T> {
     }
     // lab 2AA: end
 
-    // Inlined into `step`: the 144-byte Message is then not copied once
-    // more on its way in.
-    #[inline]
-    fn step_leader(&mut self, mut m: Message) -> Result<()> {
+    fn step_leader(&mut self, m: &mut Message) -> Result<()> {
         // Decoded once: the accessor converts the enum on every call.
         let msg_type = m.msg_type();
         match msg_type {
@@ -1176,9 +1181,9 @@ impl<T: Storage> Raft<T> {
                 }
                 return Ok(());
             }
-            MessageType::MsgPropose => return self.handle_propose(&mut m),
+            MessageType::MsgPropose => return self.handle_propose(m),
             MessageType::MsgReadIndex => {
-                self.handle_leader_read_index(m);
+                self.handle_leader_read_index(std::mem::take(m));
                 return Ok(());
             }
             _ => {}
@@ -1192,11 +1197,11 @@ impl<T: Storage> Raft<T> {
         match msg_type {
             MessageType::MsgAppendResponse => {
                 pr.recent_active = true;
-                self.handle_append_response(&m)
+                self.handle_append_response(m)
             }
             MessageType::MsgHeartbeatResponse => {
                 pr.recent_active = true;
-                self.handle_heartbeat_response(&m)
+                self.handle_heartbeat_response(m)
             }
             MessageType::MsgSnapStatus => {
                 if pr.state != ProgressState::Snapshot {
@@ -1235,7 +1240,7 @@ impl<T: Storage> Raft<T> {
                 Ok(())
             }
             MessageType::MsgTransferLeader => {
-                self.handle_transfer_leader(&m);
+                self.handle_transfer_leader(m);
                 Ok(())
             }
             _ => Ok(()),
@@ -1576,10 +1581,7 @@ impl<T: Storage> Raft<T> {
         self.send(resp);
     }
 
-    // Inlined into `step`: the 144-byte Message is then not copied once
-    // more on its way in.
-    #[inline]
-    fn step_candidate(&mut self, m: Message) -> Result<()> {
+    fn step_candidate(&mut self, m: &mut Message) -> Result<()> {
         match m.msg_type() {
             MessageType::MsgPropose => {
                 info!(
@@ -1591,17 +1593,17 @@ impl<T: Storage> Raft<T> {
             // A message from a leader of our term: someone else won (§5.2).
             MessageType::MsgAppend => {
                 self.become_follower(m.term, m.from);
-                self.handle_append_entries(&m);
+                self.handle_append_entries(m);
                 Ok(())
             }
             MessageType::MsgHeartbeat => {
                 self.become_follower(m.term, m.from);
-                self.handle_heartbeat(&m);
+                self.handle_heartbeat(m);
                 Ok(())
             }
             MessageType::MsgSnapshot => {
                 self.become_follower(m.term, m.from);
-                self.handle_snapshot(m);
+                self.handle_snapshot(std::mem::take(m));
                 Ok(())
             }
             // lab 2AA: begin — a majority of votes wins (a pre-vote win starts the real election), a majority of rejections loses (docs/labs/lab2a.md#votes)
@@ -1647,10 +1649,7 @@ impl<T: Storage> Raft<T> {
         }
     }
 
-    // Inlined into `step`: the 144-byte Message is then not copied once
-    // more on its way in.
-    #[inline]
-    fn step_follower(&mut self, mut m: Message) -> Result<()> {
+    fn step_follower(&mut self, m: &mut Message) -> Result<()> {
         match m.msg_type() {
             MessageType::MsgPropose => {
                 if self.leader_id == INVALID_ID {
@@ -1661,22 +1660,22 @@ impl<T: Storage> Raft<T> {
                     return Err(Error::ProposalDropped);
                 }
                 m.to = self.leader_id;
-                self.send(m);
+                self.send(std::mem::take(m));
             }
             MessageType::MsgAppend => {
                 self.election_elapsed = 0;
                 self.leader_id = m.from;
-                self.handle_append_entries(&m);
+                self.handle_append_entries(m);
             }
             MessageType::MsgHeartbeat => {
                 self.election_elapsed = 0;
                 self.leader_id = m.from;
-                self.handle_heartbeat(&m);
+                self.handle_heartbeat(m);
             }
             MessageType::MsgSnapshot => {
                 self.election_elapsed = 0;
                 self.leader_id = m.from;
-                self.handle_snapshot(m);
+                self.handle_snapshot(std::mem::take(m));
             }
             MessageType::MsgTransferLeader => {
                 if self.leader_id == INVALID_ID {
@@ -1687,7 +1686,7 @@ impl<T: Storage> Raft<T> {
                     return Ok(());
                 }
                 m.to = self.leader_id;
-                self.send(m);
+                self.send(std::mem::take(m));
             }
             // lab 3A: begin [stub: ] — a member asked by its leader campaigns at once, without pre-vote (docs/labs/lab3a.md#leader-transfer)
             MessageType::MsgTimeoutNow => {
@@ -1716,7 +1715,7 @@ impl<T: Storage> Raft<T> {
                     return Ok(());
                 }
                 m.to = self.leader_id;
-                self.send(m);
+                self.send(std::mem::take(m));
             }
             MessageType::MsgReadIndexResp => {
                 if m.entries.len() != 1 {
