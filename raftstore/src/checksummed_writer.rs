@@ -17,12 +17,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::errors::Result;
-use crate::snap_manager::{drop_behind, temporary_path};
+use crate::snap_manager::{drop_behind, temporary_path, write_behind};
 
-/// How many bytes are written between two steps of write-behind (sync,
-/// then drop from the page cache): large enough that the disk gets long
-/// sequential writes, small enough that a stream's page-cache footprint
-/// stays a few MiB whatever the snapshot's size.
+/// How many bytes are written between two steps of write-behind (start
+/// the disk write of the newest window, wait for the window before it,
+/// drop that one from the page cache): large enough that the disk gets
+/// long sequential writes, small enough that a stream's page-cache
+/// footprint stays a few MiB whatever the snapshot's size.
 const WRITE_BEHIND_BYTES: u64 = 8 << 20;
 
 /// One file being written with its checksum computed on the way.
@@ -32,9 +33,12 @@ pub struct ChecksummedWriter {
     path: PathBuf,
     hasher: crc32fast::Hasher,
     written: u64,
-    /// Everything before this offset is already durable and out of the
-    /// page cache (see [`ChecksummedWriter::write`]).
+    /// Everything before this offset is written to the disk (not yet
+    /// durable: `finish` fsyncs) and out of the page cache.
     write_behind_from: u64,
+    /// The disk write of everything before this offset was started
+    /// (see [`ChecksummedWriter::write`]).
+    writeback_started_to: u64,
 }
 
 impl ChecksummedWriter {
@@ -49,6 +53,7 @@ impl ChecksummedWriter {
             hasher: crc32fast::Hasher::new(),
             written: 0,
             write_behind_from: 0,
+            writeback_started_to: 0,
         })
     }
 
@@ -57,20 +62,32 @@ impl ChecksummedWriter {
         self.file.write_all(bytes)?;
         self.hasher.update(bytes);
         self.written += bytes.len() as u64;
-        if self.written - self.write_behind_from >= WRITE_BEHIND_BYTES {
-            // Make what is written so far durable now and let its pages
-            // go: the next chunks reuse them instead of fresh memory (see
-            // `snap_manager::drop_behind`), and the fsync in `finish` finds
-            // at most one step left to do. Nobody reads this file soon:
-            // ingest moves it into RocksDB. The writer waits for the disk
-            // here while the stream's queue keeps the sender going.
-            self.file.sync_data()?;
-            drop_behind(
+        if self.written - self.writeback_started_to >= WRITE_BEHIND_BYTES {
+            // Write-behind, so the disk writes while the next chunks are
+            // copied in rather than after them. The newest window goes to
+            // the disk now, without waiting; the window before it had a
+            // whole window's time to get there, so waiting for it costs
+            // little, and then its pages can go: the next chunks reuse
+            // them instead of fresh memory (see `snap_manager::drop_behind`).
+            // Waiting after every window (an fsync per 8 MiB) left the disk
+            // idle while chunks were copied and the copying idle while the
+            // disk wrote: measured 1.3-1.9x slower for a 256 MiB stream.
+            // Durability is still `finish`'s fsync; nobody reads this file
+            // soon (ingest moves it into RocksDB). The writer waits here
+            // while the stream's queue keeps the sender going.
+            write_behind(
                 &self.file,
-                self.write_behind_from,
-                self.written - self.write_behind_from,
+                self.writeback_started_to,
+                self.written - self.writeback_started_to,
+                false,
             );
-            self.write_behind_from = self.written;
+            if self.writeback_started_to > self.write_behind_from {
+                let length = self.writeback_started_to - self.write_behind_from;
+                write_behind(&self.file, self.write_behind_from, length, true);
+                drop_behind(&self.file, self.write_behind_from, length);
+                self.write_behind_from = self.writeback_started_to;
+            }
+            self.writeback_started_to = self.written;
         }
         Ok(())
     }
@@ -95,21 +112,31 @@ impl ChecksummedWriter {
 mod tests {
     use super::*;
 
-    /// The checksum and size a writer reports are those of the file it leaves under the real name.
+    /// The checksum and size a writer reports are those of the file it
+    /// leaves under the real name, across several write-behind windows.
     #[test]
     fn checksum_matches_the_file_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rev_1_1_1_default.sst");
         let mut writer = ChecksummedWriter::create(&path).unwrap();
-        let block = vec![7u8; (WRITE_BEHIND_BYTES as usize) / 3 + 1];
-        for _ in 0..4 {
-            writer.write(&block).unwrap();
+        // Blocks that straddle window boundaries, each with its own byte,
+        // over three windows: both the started and the awaited steps run.
+        let block_size = (WRITE_BEHIND_BYTES as usize) / 3 + 1;
+        let mut expected = Vec::new();
+        for block in 0..10u8 {
+            let bytes = vec![block; block_size];
+            writer.write(&bytes).unwrap();
+            expected.extend_from_slice(&bytes);
         }
-        assert_eq!(writer.written(), 4 * block.len() as u64);
+        assert_eq!(writer.written(), expected.len() as u64);
         let (checksum, size) = writer.finish().unwrap();
         assert_eq!(
             crate::snap_manager::file_checksum(&path).unwrap(),
             (checksum, size)
+        );
+        assert!(
+            std::fs::read(&path).unwrap() == expected,
+            "the file holds every block in order"
         );
         assert!(!temporary_path(&path).exists());
     }

@@ -221,6 +221,32 @@ pub fn drop_behind(file: &File, offset: u64, length: u64) {
     }
 }
 
+/// Asks the kernel to start writing `length` bytes from `offset` of `file`
+/// to the disk, without waiting (`sync_file_range` with
+/// `SYNC_FILE_RANGE_WRITE`); with `wait`, it first waits for any writeback
+/// of the range already under way and then for this one to end. This is
+/// pacing, not durability: it neither flushes the disk's cache nor the
+/// file's metadata, so whoever needs the bytes durable still fsyncs. A
+/// failure is ignored here for the same reason: the fsync that follows
+/// reports the file's writeback errors (Linux keeps them for every open
+/// descriptor).
+pub fn write_behind(file: &File, offset: u64, length: u64, wait: bool) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(length)) = (i64::try_from(offset), i64::try_from(length)) else {
+        return;
+    };
+    let flags = if wait {
+        libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER
+    } else {
+        libc::SYNC_FILE_RANGE_WRITE
+    };
+    // SAFETY: sync_file_range only reads its integer arguments; the
+    // descriptor is open for as long as `file` is borrowed.
+    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, length, flags) };
+}
+
 impl SnapManager {
     /// A manager for `dir` (created if missing).
     pub fn new(
