@@ -3,8 +3,9 @@
 //! pipeline to make faster instead of guessing.
 //!
 //! Written by the threads that run each phase: `region_task_gen`
-//! (generate), `snap_runner` (send), the transport's receiving thread
-//! (receive, verify) and `region_task_apply` (verify, ingest). Read by
+//! (generate), `snap_runner` (send, read), the transport's receiving
+//! thread (receive, verify), its `snap_receive` writer thread (write) and
+//! `region_task_apply` (verify, ingest). Read by
 //! anyone holding the store's `SnapManager` (`SnapManager::metrics`); the
 //! snapshot benchmark prints them. Counters only: lock-free atomics, nothing
 //! on the hot path waits for a reader.
@@ -23,10 +24,18 @@ pub enum SnapshotPhase {
     /// receiver's answer (`SnapSender::send`). In the test cluster the
     /// receiver runs on this same thread, so this includes Receive.
     Send,
+    /// Leader, `snap_runner`: reading the generated files for the stream,
+    /// chunk by chunk (`ChunkStream`); part of Send, and it runs while the
+    /// receiver writes the chunk before, so Read and Write overlap.
+    Read,
     /// Receiving side: writing the chunks to durable `rev_` files and
     /// checking them (`SnapshotReceiver::write_files`); part of Send when
     /// the transport receives on the sender's thread.
     Receive,
+    /// Receiving side, the `snap_receive` writer thread: writing and
+    /// syncing the chunks, chunk by chunk (`ChecksummedWriter`); part of
+    /// Receive, which also counts the writer's waits for the next chunk.
+    Write,
     /// Any side: re-reading files to compare them with their meta (sizes
     /// and CRC32s, `SnapManager::verify`); part of Receive or Ingest.
     Verify,
@@ -38,10 +47,12 @@ pub enum SnapshotPhase {
 
 impl SnapshotPhase {
     /// Every phase, in pipeline order.
-    pub const ALL: [SnapshotPhase; 5] = [
+    pub const ALL: [SnapshotPhase; 7] = [
         SnapshotPhase::Generate,
         SnapshotPhase::Send,
+        SnapshotPhase::Read,
         SnapshotPhase::Receive,
+        SnapshotPhase::Write,
         SnapshotPhase::Verify,
         SnapshotPhase::Ingest,
     ];
@@ -51,7 +62,9 @@ impl SnapshotPhase {
         match self {
             SnapshotPhase::Generate => "generate",
             SnapshotPhase::Send => "stream",
+            SnapshotPhase::Read => "read",
             SnapshotPhase::Receive => "receive",
+            SnapshotPhase::Write => "write",
             SnapshotPhase::Verify => "verify",
             SnapshotPhase::Ingest => "ingest",
         }

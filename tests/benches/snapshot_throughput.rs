@@ -25,6 +25,9 @@
 //! receiver's writing and checking inside it: the test cluster receives on
 //! the sender's thread), ingest (the follower's whole apply), and what is
 //! left: the raft worker's hand-offs between them and this bench's polling.
+//! Inside the stream, `read` (the sender reading its files) and `write`
+//! (the receiver's writer thread writing and syncing) run side by side:
+//! the larger of the two is what the stream waits for.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -84,9 +87,19 @@ impl Breakdown {
             ("generate", generate, "leader: region -> SST files + meta"),
             ("stream", stream, "leader -> follower, receiver included"),
             (
+                "  read",
+                self.phase(SnapshotPhase::Read),
+                "of stream: the sender reading the generated files",
+            ),
+            (
                 "  receive",
                 self.phase(SnapshotPhase::Receive),
                 "of stream: writing + checking rev_ files",
+            ),
+            (
+                "    write",
+                self.phase(SnapshotPhase::Write),
+                "of receive, overlapping read: writing + syncing",
             ),
             (
                 "  verify",

@@ -41,7 +41,7 @@ use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
 use crate::router::Router;
 use crate::snap_manager::{check_file, drop_behind, SnapKey, SnapKind, SnapManager, SnapUse};
-use crate::snapshot_metrics::SnapshotPhase;
+use crate::snapshot_metrics::{SnapshotMetrics, SnapshotPhase};
 use crate::transport::Transport;
 
 /// How many received chunks may wait for the writer thread: enough to
@@ -171,6 +171,8 @@ pub struct ChunkStream {
     /// The file being read, the offset of its next chunk, and what is left.
     current: Option<(File, u64, u64)>,
     chunk_size: usize,
+    /// Where the reading time goes (`SnapshotPhase::Read`).
+    metrics: SnapshotMetrics,
 }
 
 impl ChunkStream {
@@ -199,6 +201,7 @@ impl ChunkStream {
             files,
             current: None,
             chunk_size,
+            metrics: snap_manager.metrics().clone(),
         })
     }
 
@@ -212,6 +215,7 @@ impl ChunkStream {
             if let Some((file, offset, remaining)) = &mut self.current {
                 if *remaining > 0 {
                     let length = (*remaining).min(self.chunk_size as u64) as usize;
+                    let _reading = self.metrics.time(SnapshotPhase::Read);
                     let mut data = vec![0u8; length];
                     if let Err(error) = file.read_exact(&mut data) {
                         return Some(Err(Error::Snapshot(format!(
@@ -394,10 +398,14 @@ impl SnapshotReceiver {
                     }
                 }
                 let take = (pending.len() - offset).min((file_meta.size - file.written()) as usize);
+                let _writing = self.snap_manager.metrics().time(SnapshotPhase::Write);
                 file.write(&pending[offset..offset + take])?;
                 offset += take;
             }
-            let (checksum, size) = file.finish()?;
+            let (checksum, size) = {
+                let _writing = self.snap_manager.metrics().time(SnapshotPhase::Write);
+                file.finish()?
+            };
             check_file(&path, file_meta, checksum, size)?;
         }
         if offset < pending.len() || queued.recv().is_ok() {
@@ -492,7 +500,7 @@ mod tests {
         (result, store_mailbox.try_recv().is_ok())
     }
 
-    /// A whole stream becomes the file and meta on disk, checked on the way; the MsgSnapshot goes on.
+    /// A whole stream becomes the file and meta on disk, checked on the way, its writing timed chunk by chunk; the MsgSnapshot goes on.
     #[test]
     fn whole_stream_is_written_verified_and_delivered() {
         let bytes = file_bytes();
@@ -509,6 +517,10 @@ mod tests {
         assert!(manager.is_verified(key));
         let meta = manager.read_meta(SnapKind::Received, key).unwrap();
         manager.verify(SnapKind::Received, key, &meta).unwrap();
+        let metrics = manager.metrics();
+        assert_eq!(metrics.report(SnapshotPhase::Receive).count, 1);
+        // Four chunks (3 MiB and a bit, in 1 MiB chunks), then the fsync.
+        assert_eq!(metrics.report(SnapshotPhase::Write).count, 5);
     }
 
     /// A stream cut short is refused as truncated, its files deleted.
