@@ -8,4 +8,3 @@
 mod lab2c;
 mod lab3b;
 mod lab4c;
-mod sync_policy;
