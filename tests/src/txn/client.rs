@@ -240,12 +240,29 @@ impl<'a> TxnClient<'a> {
                     Ok(response) => response,
                     Err(error) => return Attempt::Retry(error),
                 };
-                match response.region_error.as_ref() {
-                    Some(error) => Attempt::RegionError(error.clone()),
-                    None => Attempt::Done((response.lock_ttl, response.commit_version)),
+                if let Some(error) = response.region_error.as_ref() {
+                    return Attempt::RegionError(error.clone());
+                }
+                // A failed check says nothing about the transaction: its
+                // zero TTL and commit version are not "rolled back". Taking
+                // them as such would roll back the locks of a transaction
+                // that may be committed (a store restarting under the
+                // check answers `retryable`).
+                match response.error.as_ref().map(classify) {
+                    None => Attempt::Done(Ok((response.lock_ttl, response.commit_version))),
+                    Some(KeyProblem::Retryable(reason)) => {
+                        Attempt::Retry(format!("check txn status: {reason}"))
+                    }
+                    Some(KeyProblem::Abort(reason) | KeyProblem::Conflict(reason)) => {
+                        Attempt::Done(Err(format!("check txn status: {reason}")))
+                    }
+                    Some(KeyProblem::Locked(lock)) => Attempt::Done(Err(format!(
+                        "check txn status: unexpected lock of txn {}",
+                        lock.lock_version
+                    ))),
                 }
             },
-        )
+        )?
     }
 
     /// Resolves the lock a read or prewrite met (see the module docs).

@@ -6,6 +6,7 @@
 //! | `timestamp_oracle.rs` | [`TimestampOracle`]: where start and commit timestamps come from (the scheduler's TSO, or a local oracle) |
 //! | `txn_stores.rs` | [`TxnStores`] and [`TxnCommands`]: where the client sends a key's commands (the in-process cluster, or stores over gRPC for `tinykv ctl`) |
 //! | `client.rs` | [`TxnClient`] and [`Transaction`]: Percolator two-phase commit over any [`TxnStores`], with routing, retries and lock resolution |
+//! | `client_tests.rs` | the client's lock resolution against a scripted store |
 //! | `driver.rs` | the rounds both workloads run: clients, nemesis, heal, crash, progress |
 //! | `bank.rs` | the bank-transfer workload: no snapshot read may ever see a different total |
 //! | `list_append.rs` | the list-append workload whose history goes to `txn_checker` |
@@ -16,6 +17,8 @@
 
 mod bank;
 mod client;
+#[cfg(test)]
+mod client_tests;
 mod driver;
 mod list_append;
 mod timestamp_oracle;
