@@ -114,9 +114,26 @@ fn restart_raises_a_commit_index_behind_the_applied_index() {
     apply_state.mut_truncated_state().index = 4;
     apply_state.mut_truncated_state().term = 5;
 
+    let storage = restart_with(engines, region, &raft_state, &apply_state)
+        .expect("a commit index behind the applied index is recoverable");
+    let loaded = storage.raft_state().hard_state();
+    assert_eq!(loaded.commit, 8, "raised to the applied index");
+    assert_eq!((loaded.term, loaded.vote), (6, 8), "term and vote kept");
+}
+
+/// Writes `raft_state` and `apply_state` for `region` into `engines`, as a
+/// store that stopped with them would have left them, then loads the
+/// region's peer storage as a restart does.
+fn restart_with(
+    engines: Engines,
+    region: Region,
+    raft_state: &RaftLocalState,
+    apply_state: &RaftApplyState,
+) -> raftstore::Result<PeerStorage> {
+    let region_id = region.id;
     let mut raft_batch = WriteBatch::new();
     raft_batch
-        .put_msg(&keys::raft_state_key(region.id), &raft_state)
+        .put_msg(&keys::raft_state_key(region_id), raft_state)
         .expect("encode the raft state");
     engines
         .raft
@@ -124,22 +141,55 @@ fn restart_raises_a_commit_index_behind_the_applied_index() {
         .expect("write the raft state");
     let mut kv_batch = WriteBatch::new();
     kv_batch
-        .put_msg(&keys::apply_state_key(region.id), &apply_state)
+        .put_msg(&keys::apply_state_key(region_id), apply_state)
         .expect("encode the apply state");
     engines
         .kv
         .write(kv_batch, true)
         .expect("write the apply state");
+    let tag = format!("[region {region_id}]");
+    PeerStorage::new(engines, region, SnapshotState::new(None, 0, 1), tag)
+}
 
-    let storage = PeerStorage::new(
-        engines,
-        region,
-        SnapshotState::new(None, 0, 1),
-        "[region 7] 8".to_string(),
-    )
-    .expect("a commit index behind the applied index is recoverable");
-    let loaded = storage.raft_state().hard_state();
-    assert_eq!(loaded.commit, 8, "raised to the applied index");
-    assert_eq!((loaded.term, loaded.vote), (6, 8), "term and vote kept");
+/// A region born from a split whose store still holds the entry-less raft state of an uninitialized peer of it (created by the new leader's message before the split applied, then a restart) loads with the split's log and the peer's term and vote.
+#[test]
+fn restart_after_split_keeps_an_uninitialized_peers_vote() {
+    for (promised_term, expected_term, expected_vote) in [(7, 7, 3), (2, 5, 0)] {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let engines = Engines::open(dir.path()).expect("open the engines");
+        let mut region = Region::new();
+        region.id = 9;
+        for (peer_id, store_id) in [(10, 1), (3, 2)] {
+            let mut peer = Peer::new();
+            peer.id = peer_id;
+            peer.store_id = store_id;
+            region.peers.push(peer);
+        }
+        let mut raft_state = RaftLocalState::new();
+        raft_state.mut_hard_state().term = promised_term;
+        raft_state.mut_hard_state().vote = 3;
+        let mut apply_state = RaftApplyState::new();
+        apply_state.applied_index = raftstore::RAFT_INIT_LOG_INDEX;
+        apply_state.mut_truncated_state().index = raftstore::RAFT_INIT_LOG_INDEX;
+        apply_state.mut_truncated_state().term = raftstore::RAFT_INIT_LOG_TERM;
+        let storage = restart_with(engines, region, &raft_state, &apply_state)
+            .expect("an uninitialized peer's raft state under a split-born region is recoverable");
+        let loaded = storage.raft_state();
+        assert_eq!(
+            (loaded.last_index, loaded.last_term),
+            (
+                raftstore::RAFT_INIT_LOG_INDEX,
+                raftstore::RAFT_INIT_LOG_TERM
+            ),
+            "the log is the split's"
+        );
+        let hard_state = loaded.hard_state();
+        assert_eq!(hard_state.commit, raftstore::RAFT_INIT_LOG_INDEX);
+        assert_eq!(
+            (hard_state.term, hard_state.vote),
+            (expected_term, expected_vote),
+            "a vote in a term at or after the log's is kept (promised term {promised_term})"
+        );
+    }
 }
 // needs labs: end

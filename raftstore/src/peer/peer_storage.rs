@@ -61,6 +61,31 @@ pub fn conf_state_from_region(region: &Region) -> ConfState {
     conf_state
 }
 
+/// The raft state of a region born from a split (see `PeerStorage::new`):
+/// the log ends at the truncated index, which is committed; the term and
+/// vote of `promised` (an uninitialized peer's hard state) are kept when
+/// its term is not behind the log's.
+fn initial_raft_state(
+    apply_state: &RaftApplyState,
+    promised: Option<RaftLocalState>,
+) -> RaftLocalState {
+    let truncated = apply_state.truncated_state();
+    let mut state = RaftLocalState::new();
+    state.last_index = truncated.index;
+    state.last_term = truncated.term;
+    let hard_state = state.mut_hard_state();
+    hard_state.term = truncated.term;
+    hard_state.commit = truncated.index;
+    if let Some(promised) = promised {
+        let promised = promised.hard_state();
+        if promised.term >= truncated.term {
+            hard_state.term = promised.term;
+            hard_state.vote = promised.vote;
+        }
+    }
+    state
+}
+
 fn storage_error(error: impl std::fmt::Display) -> raft::Error {
     raft::Error::Store(StorageError::Other(error.to_string().into()))
 }
@@ -85,24 +110,27 @@ impl PeerStorage {
             Some(state) => state,
             None => RaftApplyState::new(),
         };
+        // A region born from a split has its whole initial state in the kv
+        // engine (written with the split, in one batch): its log starts
+        // empty right after the truncated index, which is also what it has
+        // applied.
+        let born_from_split = !region.peers.is_empty()
+            && apply_state.applied_index == apply_state.truncated_state().index
+            && apply_state.applied_index > 0;
         let mut raft_state = match raft_state {
-            Some(state) => state,
-            // A region born from a split has its whole initial state in the
-            // kv engine (written with the split, in one batch): its log
-            // starts empty right after the truncated index, which is also
-            // what it has applied. Derive the raft state from that.
-            None if !region.peers.is_empty()
-                && apply_state.applied_index == apply_state.truncated_state().index
-                && apply_state.applied_index > 0 =>
-            {
-                let mut state = RaftLocalState::new();
-                state.last_index = apply_state.truncated_state().index;
-                state.last_term = apply_state.truncated_state().term;
-                let hard_state = state.mut_hard_state();
-                hard_state.term = apply_state.truncated_state().term;
-                hard_state.commit = apply_state.truncated_state().index;
-                state
+            // No raft state yet: derive it from the kv engine.
+            None if born_from_split => initial_raft_state(&apply_state, None),
+            // A raft state without a single entry, left by an uninitialized
+            // peer of the new region: the new region's leader reached this
+            // store before the split applied here, and the peer it created
+            // persisted a term and vote, then the store restarted (which
+            // drops uninitialized peers) and applied the split again. The
+            // log is what the split says; the term and vote are a promise
+            // this peer made and are kept.
+            Some(state) if born_from_split && state.last_index == 0 => {
+                initial_raft_state(&apply_state, Some(state))
             }
+            Some(state) => state,
             None => RaftLocalState::new(),
         };
         // The hard state is persisted before anything is applied, so the
