@@ -16,6 +16,7 @@
 //! | `region_task_after_ingest_N` | `RegionWorker::apply` | ingested, region not yet marked Normal |
 //! | `peer_after_tombstone_N` | `Peer::destroy` | region state is Tombstone, raft state and data not yet deleted |
 //! | `peer_after_split_applied_N` | `Peer::apply_committed_entries` | a split is on disk, its new peer not yet created |
+//! | `raft_worker_before_readies_N` | `RaftWorker::handle_readies` | (pause only) the raft worker stops before handling its Readies |
 //!
 //! A test configures one with `fail::cfg("region_task_before_ingest_2", "return")`
 //! (or `"pause"`, `"1*return"`, ...) and removes it with `fail::remove`.

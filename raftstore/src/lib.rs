@@ -70,7 +70,7 @@ pub use msg::{
 };
 pub use peer::peer_storage::{PeerStorage, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM};
 pub use peer::snapshot_state::{SnapState, SnapshotState};
-pub use peer::Peer;
+pub use peer::{Peer, StagedReady};
 pub use raft_store::RaftStore;
 pub use region_snapshot::RegionSnapshot;
 pub use router::{RegionMessage, Router};

@@ -8,3 +8,4 @@
 mod lab2c;
 mod lab3b;
 mod lab4c;
+mod sync_policy;

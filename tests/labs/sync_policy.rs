@@ -1,6 +1,6 @@
 //! When the raft worker waits for the disk: one synced raft-engine write per
 //! Ready that carries entries or a new term or vote, none for a Ready that
-//! only moves the commit index (`Peer::handle_raft_ready`), and the restart
+//! only moves the commit index (`RaftWorker::handle_readies`), and the restart
 //! rule that makes the unsynced commit index safe (`PeerStorage::new`).
 //! Not a graded lab: these check the store's write path, which the labs'
 //! suites exercise only for correctness.

@@ -94,7 +94,7 @@ impl InProcessTarget {
     /// Synced raft-engine writes so far, per store: the store leading the
     /// first key range first, then the others by store id. Each is one
     /// wait for the disk; the raft worker is meant to cover a whole batch
-    /// of client writes with one (`Peer::handle_raft_ready`), which these
+    /// of client writes with one (`RaftWorker::handle_readies`), which these
     /// counts check.
     pub fn raft_log_syncs(&self) -> Vec<u64> {
         let leader = self.leaders[0].read().unwrap_or_else(|e| e.into_inner()).0;

@@ -10,7 +10,7 @@
 //!
 //! Every write is durable before it is acknowledged on both systems:
 //! tinykv's raft worker syncs each raft-log write batch
-//! (`Peer::handle_raft_ready`), etcd fsyncs its WAL. Prints one line per
+//! (`RaftWorker::handle_readies`), etcd fsyncs its WAL. Prints one line per
 //! measurement as it goes, then a table with the ratio tinykv/etcd per
 //! client count. Runs on the main thread plus a tokio runtime for the gRPC
 //! clients; every process and directory it starts is removed on the way

@@ -14,9 +14,11 @@
 //! The Ready cycle, in the order `raft`'s lib.rs demands:
 //!
 //! 1. **Persist** (`Peer::handle_raft_ready`): new entries and the hard
-//!    state go to the raft engine in one *synced* write batch. A received
-//!    snapshot is persisted as `Applying` and handed to the region worker.
-//! 2. **Send**: only now, because a vote or an append acknowledgement
+//!    state are staged in a raft-engine write batch; the raft worker writes
+//!    the batches of every peer of its iteration as one *synced* write
+//!    (`RaftWorker::handle_readies`). A received snapshot is persisted as
+//!    `Applying` and handed to the region worker.
+//! 2. **Send** (`Peer::post_raft_ready`, as 3 and 4): only now, because a vote or an append acknowledgement
 //!    promises that what it acknowledges is on disk.
 //! 3. **Apply** (`Peer::apply_committed_entries`, in `apply.rs`): committed
 //!    entries are applied to the kv engine, with the apply state in the same
@@ -51,6 +53,21 @@ use crate::store_context::StoreContext;
 use crate::store_meta::RegionStatus;
 use crate::worker::scheduler_task::SchedulerTask;
 use crate::worker::snap_runner::SnapTask;
+
+/// A Ready whose writes are staged but not yet on disk: what
+/// `Peer::handle_raft_ready` hands the raft worker, which writes the
+/// batches of every peer of its iteration as one raft-engine write (one
+/// disk wait for all of them) and then gives each back to
+/// `Peer::post_raft_ready`.
+pub struct StagedReady {
+    /// The Ready, its messages and committed entries still in it.
+    pub ready: raft::Ready,
+    /// Its entries and hard state, for the raft engine.
+    pub raft_batch: WriteBatch,
+    /// Whether the write must be synced before the messages go: it holds
+    /// entries, or a new term or vote.
+    pub must_sync: bool,
+}
 
 /// A command waiting for its log entry to be applied.
 #[derive(Debug)]
@@ -258,25 +275,30 @@ impl Peer {
         let _ = ctx.scheduler_task.send(task);
     }
 
-    // lab 2B: begin [stub: Ok(())] — persist (one raft write, synced unless only the commit moved), then send, then apply, then advance (docs/labs/lab2b.md#ready-cycle)
-    /// Handles the peer's Ready, if it has one: persist, send, apply, advance.
-    pub fn handle_raft_ready(&mut self, ctx: &StoreContext) -> Result<()> {
+    // lab 2B: begin [stub: Ok(None)] — persist: stage the entries and the hard state in a raft batch, to be synced unless only the commit moved (docs/labs/lab2b.md#ready-cycle)
+    /// Takes the peer's Ready, if it has one, and stages what it must
+    /// persist: its entries and hard state go into a raft-engine batch
+    /// that the raft worker writes, together with the other peers' of this
+    /// iteration, before anything of the Ready is sent
+    /// (`RaftWorker::handle_readies`). A received snapshot is persisted
+    /// here already. The rest is `Peer::post_raft_ready`.
+    pub fn handle_raft_ready(&mut self, ctx: &StoreContext) -> Result<Option<StagedReady>> {
         if self.stopped {
-            return Ok(());
+            return Ok(None);
         }
         // While a snapshot is being applied the region's data is incomplete:
         // apply nothing and send nothing until the region worker is done.
         if self.storage().snapshot_state.borrow().is_applying() {
-            return Ok(());
+            return Ok(None);
         }
         if !self.raft_group.has_ready() {
-            return Ok(());
+            return Ok(None);
         }
-        let mut ready = self.raft_group.ready();
+        let ready = self.raft_group.ready();
 
-        // Step 1: persist. The new hard state is staged first, so a
-        // snapshot persisted below carries it (its commit index covers the
-        // snapshot; an older one would be out of range after a restart).
+        // The new hard state is staged first, so a snapshot persisted below
+        // carries it (its commit index covers the snapshot; an older one
+        // would be out of range after a restart).
         let hard_state_changed = ready.hard_state.is_some();
         // A new term or vote is a promise to other peers (Raft paper §5.1,
         // §5.2: persist currentTerm and votedFor before answering) and must
@@ -298,21 +320,31 @@ impl Peer {
         self.storage_mut().append(&ready.entries, &mut raft_batch)?;
         if entries_changed || hard_state_changed {
             self.storage().write_raft_state(&mut raft_batch)?;
+        }
+        Ok(Some(StagedReady {
+            ready,
+            raft_batch,
             // Synced when the messages sent next acknowledge these entries
             // or this term and vote; a commit-only change is written
             // without waiting for the disk (one sync less per client write
             // on every replica, as etcd's MustSync).
-            ctx.engines
-                .raft
-                .write(raft_batch, entries_changed || promise_changed)?;
-        }
+            must_sync: entries_changed || promise_changed,
+        }))
+    }
+    // lab 2B: end
 
-        // Step 2: send, now that what the messages promise is on disk.
+    // lab 2B: begin [stub: Ok(())] — once the staged batch is written: send, then apply, then advance (docs/labs/lab2b.md#ready-cycle)
+    /// Finishes a Ready staged by `Peer::handle_raft_ready`, once the raft
+    /// worker wrote its batch: send, apply, advance.
+    pub fn post_raft_ready(&mut self, ctx: &StoreContext, staged: StagedReady) -> Result<()> {
+        let mut ready = staged.ready;
+
+        // Send, now that what the messages promise is on disk.
         let messages = std::mem::take(&mut ready.messages);
         self.send_messages(ctx, messages);
 
-        // Step 3: apply (skipped while a snapshot just handed to the region
-        // worker is being applied: those entries come after it).
+        // Apply (skipped while a snapshot just handed to the region worker
+        // is being applied: those entries come after it).
         let committed = std::mem::take(&mut ready.committed_entries);
         if !self.storage().snapshot_state.borrow().is_applying() {
             self.apply_committed_entries(ctx, committed)?;
@@ -324,7 +356,7 @@ impl Peer {
             );
         }
 
-        // Step 4: advance.
+        // Advance.
         let became_leader = ready
             .soft_state
             .as_ref()

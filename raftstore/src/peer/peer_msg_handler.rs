@@ -1,7 +1,7 @@
 //! [`PeerMsgHandler`]: what a peer does with each message in its mailbox.
 //!
 //! Runs on the raft worker thread, which calls `PeerMsgHandler::handle` for
-//! every message it drains and `Peer::handle_raft_ready` afterwards.
+//! every message it drains and `RaftWorker::handle_readies` afterwards.
 //!
 //! | message | handler | effect |
 //! |---|---|---|

@@ -151,7 +151,7 @@ impl PeerStorage {
         }
         // Likewise up to the applied index: a hard state whose only change
         // was its commit index is written without sync
-        // (`Peer::handle_raft_ready`), so after a power failure it can be
+        // (`RaftWorker::handle_readies`), so after a power failure it can be
         // behind what was applied; applied entries were committed.
         if raft_state.hard_state().commit < apply_state.applied_index {
             raft_state.mut_hard_state().commit = apply_state.applied_index;

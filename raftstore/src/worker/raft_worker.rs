@@ -13,12 +13,13 @@
 //! 2. take up to `raft_worker_batch_size` more without waiting, and let
 //!    each peer's `PeerMsgHandler` handle its messages (steps and proposals
 //!    only change in-memory state);
-//! 3. for every peer that was touched, `Peer::handle_raft_ready`: one synced
-//!    raft-log write covers all the proposals of the batch (a Ready that
-//!    only moves the commit index is written without sync), then messages
-//!    go out and committed entries are applied. Each touched peer writes
-//!    its own batch: with several busy regions that is one disk wait per
-//!    region per iteration (a shared batch would be one; not done yet).
+//! 3. `RaftWorker::handle_readies`: every touched peer stages its Ready's
+//!    raft-log writes (`Peer::handle_raft_ready`); all of them go to the
+//!    raft engine as one write, synced if any of them must be (a Ready
+//!    that only moves the commit index need not), so one disk wait covers
+//!    every proposal of every region in the batch; then each peer sends
+//!    its messages, applies its committed entries and advances
+//!    (`Peer::post_raft_ready`).
 //!
 //! Lifecycle: started by `RaftStore::start`; it stops when the shutdown
 //! channel is closed (the `RaftStore` drops its sender), which the biased
@@ -28,12 +29,22 @@ use std::collections::{BTreeSet, HashMap};
 
 use crossbeam_channel::{select_biased, Receiver};
 use log::{error, info, warn};
+use storage::WriteBatch;
 
 use crate::msg::PeerMsg;
 use crate::peer::peer_msg_handler::PeerMsgHandler;
 use crate::peer::Peer;
 use crate::router::RegionMessage;
 use crate::store_context::StoreContext;
+
+/// Stops a peer whose Ready could not be handled: the engines are broken
+/// for it, so it stops rather than go on with state that disagrees with
+/// the disk; its clients hear RegionNotFound; the store keeps running.
+fn stop_peer(peer: &mut Peer, region_id: u64, why: &str) {
+    error!("{} stopped: {why}", peer.tag());
+    peer.stopped = true;
+    peer.fail_all_proposals(&crate::errors::Error::RegionNotFound(region_id));
+}
 
 /// The raft worker: the peers and the mailbox they are fed from.
 pub struct RaftWorker {
@@ -90,30 +101,7 @@ impl RaftWorker {
                     }
                 }
             }
-            for region_id in touched {
-                let Some(peer) = self.peers.get_mut(&region_id) else {
-                    continue;
-                };
-                let applied_before = peer.storage().applied_index();
-                if let Err(error) = peer.handle_raft_ready(&self.context) {
-                    // Persisting or applying failed: the engines are broken
-                    // for this peer. Stop it rather than continue with state
-                    // that disagrees with disk; the store keeps running.
-                    error!("{} stopped: handling its Ready failed: {error}", peer.tag());
-                    peer.stopped = true;
-                    peer.fail_all_proposals(&crate::errors::Error::RegionNotFound(region_id));
-                }
-                if !peer.stopped
-                    && peer.is_leader()
-                    && peer.storage().applied_index() > applied_before
-                {
-                    PeerMsgHandler::new(peer, &self.context).on_raft_log_gc_tick();
-                }
-                if peer.stopped {
-                    self.peers.remove(&region_id);
-                    self.context.router.unregister(region_id);
-                }
-            }
+            self.handle_readies(touched);
         }
         // Answer every waiting client so nobody blocks on a stopped store.
         for peer in self.peers.values_mut() {
@@ -123,6 +111,84 @@ impl RaftWorker {
             )));
         }
         info!("store {}: raft worker stopped", self.context.store_id);
+    }
+
+    /// Handles the Readies of the peers touched in one iteration: stage
+    /// each one's raft-log writes, write them all at once, then let each
+    /// send, apply and advance. Crash safety: nothing a Ready's messages
+    /// promise (entries, term, vote) is sent before the one write that
+    /// holds it returned, synced; a peer whose staging failed has nothing
+    /// in that write (its batch is dropped with it).
+    fn handle_readies(&mut self, touched: BTreeSet<u64>) {
+        // Tests pause here ("pause") to let messages pile up in the mailbox.
+        fail::fail_point!(&format!(
+            "raft_worker_before_readies_{}",
+            self.context.store_id
+        ));
+        let mut raft_batch = WriteBatch::new();
+        let mut must_sync = false;
+        let mut staged = Vec::new();
+        for region_id in touched {
+            let Some(peer) = self.peers.get_mut(&region_id) else {
+                continue;
+            };
+            let applied_before = peer.storage().applied_index();
+            match peer.handle_raft_ready(&self.context) {
+                Ok(Some(mut ready)) => {
+                    must_sync |= ready.must_sync;
+                    raft_batch.extend(std::mem::take(&mut ready.raft_batch));
+                    staged.push((region_id, applied_before, Some(ready)));
+                }
+                Ok(None) => staged.push((region_id, applied_before, None)),
+                Err(error) => {
+                    stop_peer(
+                        peer,
+                        region_id,
+                        &format!("persisting its Ready failed: {error}"),
+                    );
+                    staged.push((region_id, applied_before, None));
+                }
+            }
+        }
+        // One write, one disk wait, for every region of the iteration.
+        let write_failure = if raft_batch.is_empty() {
+            None
+        } else {
+            self.context
+                .engines
+                .raft
+                .write(raft_batch, must_sync)
+                .err()
+                .map(|error| format!("writing its Ready to the raft engine failed: {error}"))
+        };
+        for (region_id, applied_before, ready) in staged {
+            let Some(peer) = self.peers.get_mut(&region_id) else {
+                continue;
+            };
+            if let Some(ready) = ready {
+                match &write_failure {
+                    // Nothing of this Ready may go out: its writes are lost.
+                    Some(why) => stop_peer(peer, region_id, why),
+                    None => {
+                        if let Err(error) = peer.post_raft_ready(&self.context, ready) {
+                            stop_peer(
+                                peer,
+                                region_id,
+                                &format!("handling its Ready failed: {error}"),
+                            );
+                        }
+                    }
+                }
+            }
+            if !peer.stopped && peer.is_leader() && peer.storage().applied_index() > applied_before
+            {
+                PeerMsgHandler::new(peer, &self.context).on_raft_log_gc_tick();
+            }
+            if peer.stopped {
+                self.peers.remove(&region_id);
+                self.context.router.unregister(region_id);
+            }
+        }
     }
 
     fn dispatch(&mut self, message: RegionMessage, touched: &mut BTreeSet<u64>) {
