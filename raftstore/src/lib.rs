@@ -29,6 +29,7 @@
 //! | `worker/raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
 //! | `worker/snap_runner.rs` | `snap_runner` (+ transport's thread, `snap_receive`) | stream snapshots in chunks; receive them |
 //! | `checksummed_writer.rs` | receiver's writer thread | a snapshot file written with its CRC32 computed on the way |
+//! | `snapshot_file_reader.rs` | `snap_runner` (sender) | a generated snapshot file read once, in chunks, with direct I/O |
 //! | `snap_manager.rs` | shared | the snapshot directory, registry and GC |
 //! | `snapshot_metrics.rs` | shared | time spent in each phase of the snapshot pipeline |
 //! | `transport.rs` | — | the `Transport` trait (how messages reach other stores) |
@@ -57,6 +58,7 @@ mod region_snapshot;
 mod router;
 mod scheduler_client;
 pub mod snap_manager;
+mod snapshot_file_reader;
 pub mod snapshot_metrics;
 mod store_context;
 mod store_meta;

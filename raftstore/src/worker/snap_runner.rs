@@ -22,8 +22,6 @@
 //! Lifecycle: the sending thread is started by `RaftStore::start` and ends
 //! when every `SnapTask` sender is dropped.
 
-use std::fs::File;
-use std::io::Read;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -40,7 +38,8 @@ use crate::errors::{Error, Result};
 use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
 use crate::router::Router;
-use crate::snap_manager::{check_file, drop_behind, SnapKey, SnapKind, SnapManager, SnapUse};
+use crate::snap_manager::{check_file, SnapKey, SnapKind, SnapManager, SnapUse};
+use crate::snapshot_file_reader::SnapshotFileReader;
 use crate::snapshot_metrics::{SnapshotMetrics, SnapshotPhase};
 use crate::transport::Transport;
 
@@ -168,8 +167,8 @@ impl SnapSender {
 pub struct ChunkStream {
     head: Option<RaftMessage>,
     files: Vec<(std::path::PathBuf, u64)>,
-    /// The file being read, the offset of its next chunk, and what is left.
-    current: Option<(File, u64, u64)>,
+    /// The file being read and how many of its bytes are left.
+    current: Option<(SnapshotFileReader, u64)>,
     chunk_size: usize,
     /// Where the reading time goes (`SnapshotPhase::Read`).
     metrics: SnapshotMetrics,
@@ -212,19 +211,18 @@ impl ChunkStream {
             return Some(Ok(chunk));
         }
         loop {
-            if let Some((file, offset, remaining)) = &mut self.current {
+            if let Some((reader, remaining)) = &mut self.current {
                 if *remaining > 0 {
                     let length = (*remaining).min(self.chunk_size as u64) as usize;
                     let _reading = self.metrics.time(SnapshotPhase::Read);
-                    let mut data = vec![0u8; length];
-                    if let Err(error) = file.read_exact(&mut data) {
-                        return Some(Err(Error::Snapshot(format!(
-                            "reading snapshot file: {error}"
-                        ))));
-                    }
-                    // Read once: its pages would only fill the cache.
-                    drop_behind(file, *offset, length as u64);
-                    *offset += length as u64;
+                    let data = match reader.read_chunk(length) {
+                        Ok(data) => data,
+                        Err(error) => {
+                            return Some(Err(Error::Snapshot(format!(
+                                "reading snapshot file: {error}"
+                            ))))
+                        }
+                    };
                     *remaining -= length as u64;
                     let mut chunk = SnapshotChunk::new();
                     chunk.data = data;
@@ -236,8 +234,8 @@ impl ChunkStream {
                 return None;
             }
             let (path, size) = self.files.remove(0);
-            match File::open(&path) {
-                Ok(file) => self.current = Some((file, 0, size)),
+            match SnapshotFileReader::open(&path) {
+                Ok(reader) => self.current = Some((reader, size)),
                 Err(error) => {
                     return Some(Err(Error::Snapshot(format!("{}: {error}", path.display()))))
                 }
