@@ -218,7 +218,8 @@ impl<'a> TxnClient<'a> {
     /// The status of the transaction at `start_ts` whose primary is
     /// `primary`: (lock TTL, commit version). (0, 0): rolled back (or
     /// rolled back now, its TTL having expired); (_, > 0): committed;
-    /// (> 0, 0): still running.
+    /// (> 0, 0): still running. `Err`: no definite answer (the deadline
+    /// passed, or a store refused the check); the caller resolves nothing.
     fn txn_status(
         &self,
         primary: &[u8],
