@@ -242,3 +242,22 @@ fn engines_reopen_keeps_data() {
         Err(Error::UnknownColumnFamily(_))
     ));
 }
+
+/// A writer made without a checksum finishes with the file's size, and refuses to make up a CRC32.
+#[test]
+fn sst_writer_without_checksum_reports_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain.sst");
+    let mut writer = SstWriter::create_without_checksum(&path).unwrap();
+    writer.put(b"a", b"1").unwrap();
+    let size = writer.finish_with_size().unwrap().unwrap();
+    assert_eq!(size, std::fs::metadata(&path).unwrap().len());
+    let other = dir.path().join("other.sst");
+    let mut writer = SstWriter::create_without_checksum(&other).unwrap();
+    writer.put(b"a", b"1").unwrap();
+    assert!(writer.finish_with_checksum().is_err());
+    let empty = dir.path().join("empty.sst");
+    let writer = SstWriter::create_without_checksum(&empty).unwrap();
+    assert_eq!(writer.finish_with_size().unwrap(), None);
+    assert!(!empty.exists());
+}
