@@ -12,7 +12,7 @@
 //! | `RegionDigest` | region id | one kv engine snapshot: `RegionLocalState`, `RaftApplyState`, every CF's pairs in the region's range | applied and truncated index, a hash of the data, key count |
 //! | `CompactLog` | region id | `Router::compact_log_now` (the leader proposes CompactLog up to its applied index) | what was proposed |
 //! | `SplitRegion` | region id, split key | `AskSplit` to the scheduler for ids, then a Split admin command through the `Router`, answered at apply | the two regions |
-//! | `ExportSnapshot` | region id | `Router::request_snapshot` exports a fresh snapshot's files to a staging directory; snap_runner's `ChunkStream` reads them | the snapshot's chunks: head (MsgSnapshot), then file bytes |
+//! | `ExportSnapshot` | region id | `Router::request_snapshot` has the region worker write a fresh snapshot as SST files and a meta (`SST_FILES`) into a staging directory; `ChunkStream` reads them back | the snapshot's chunks: head (MsgSnapshot whose meta describes the SST files), then the files' bytes |
 //!
 //! Bad input never panics and never stops the service: an unknown region,
 //! a follower asked for a leader's job, a split key outside the region get

@@ -424,7 +424,9 @@ fn admin_calls_for_an_unknown_region_are_refused() {
 #[test]
 fn snapshot_stream_cut_short_is_refused() {
     use proto::eraftpb::MessageType;
-    use proto::raft_serverpb::{RaftMessage, RaftSnapshotData, SnapshotCfFile, SnapshotChunk};
+    use proto::raft_serverpb::{
+        RaftMessage, RaftSnapshotData, SnapshotCfFile, SnapshotChunk, SnapshotFormat,
+    };
     use protobuf::Message as _;
 
     let cluster = LocalCluster::start(1);
@@ -432,13 +434,15 @@ fn snapshot_stream_cut_short_is_refused() {
     cluster.must_put(b"before", b"1", deadline);
     let store = &cluster.stores[0];
 
-    // The head: a MsgSnapshot for this store promising one 100-byte file.
+    // The head: a MsgSnapshot for this store promising 100 bytes of pairs
+    // in the default column family.
     let mut file = SnapshotCfFile::new();
     file.cf = storage::CF_DEFAULT.to_string();
     file.size = 100;
     let mut data = RaftSnapshotData::new();
     data.file_size = 100;
     data.mut_meta().cf_files.push(file);
+    data.mut_meta().set_format(SnapshotFormat::KEY_VALUE_PAIRS);
     let mut message = RaftMessage::new();
     message.region_id = 1000;
     message.mut_to_peer().store_id = store.store_id();
@@ -454,9 +458,11 @@ fn snapshot_stream_cut_short_is_refused() {
     snapshot.mut_metadata().term = 5;
     let mut head = SnapshotChunk::new();
     head.message = Some(message).into();
-    // Then 10 of the 100 bytes, and the stream ends.
+    // Then 10 of the 100 bytes (the start of a pair: a key length of 10
+    // and 2 bytes of the key), and the stream ends.
     let mut partial = SnapshotChunk::new();
-    partial.data = vec![7; 10];
+    partial.data = 10u64.to_le_bytes().to_vec();
+    partial.data.extend_from_slice(b"zk");
     let frames = vec![
         head.write_to_bytes().expect("encoding a chunk"),
         partial.write_to_bytes().expect("encoding a chunk"),

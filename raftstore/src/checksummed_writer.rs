@@ -2,10 +2,12 @@
 //! and CRC32 from the very bytes it writes, so nobody reads the file back
 //! to check it.
 //!
-//! Used by the receiving side of snap_runner (`SnapshotReceiver`) on its
-//! per-stream writer thread. In: the stream's bytes in order. Out: a
-//! complete file under its real name, and its `(CRC32, size)` for the
-//! caller to compare with the meta the leader sent.
+//! Used by `tinykv ctl snapshot export` as it writes an exported
+//! snapshot's SST files from the store's stream (a raft snapshot's
+//! receiver builds its SST files from pairs instead, with RocksDB's SST
+//! writer). In: the stream's bytes in order. Out: a complete file under its
+//! real name, and its `(CRC32, size)` for the caller to compare with the
+//! meta the store sent.
 //!
 //! The file is written as `NAME.tmp` and renamed when complete, so a crash
 //! never leaves a half-written file under the real name. The caller syncs

@@ -31,7 +31,10 @@ pub struct Config {
     /// handles the Ready of the peers they touched: batching amortizes the
     /// synced raft-log write over many proposals. Default 256.
     pub raft_worker_batch_size: usize,
-    /// Snapshot chunk size on the wire. Default 1 MiB.
+    /// Snapshot chunk size on the wire: a raft snapshot's chunk holds whole
+    /// pairs, at least this many bytes of them and at most twice as many
+    /// (`PairChunkStream`). Default 1 MiB; at most 4 MiB, so that a chunk
+    /// stays well inside the network's 16 MiB message limit.
     pub snapshot_chunk_size: usize,
     /// How long sending or receiving one snapshot may take before it is
     /// abandoned and reported as failed. Default 60 s.
@@ -139,8 +142,11 @@ impl Config {
                 self.region_split_size, self.region_max_size
             ));
         }
-        if self.snapshot_chunk_size == 0 {
-            return Err("snapshot_chunk_size must be positive".to_string());
+        if self.snapshot_chunk_size == 0 || self.snapshot_chunk_size > 4 << 20 {
+            return Err(format!(
+                "snapshot_chunk_size ({}) must be positive and at most 4 MiB",
+                self.snapshot_chunk_size
+            ));
         }
         Ok(())
     }

@@ -7,10 +7,10 @@
 //!
 //! | failpoint | where | when it returns an error |
 //! |---|---|---|
-//! | `region_task_before_generate_N` | `RegionWorker::generate` | generation fails before any file is written |
-//! | `region_task_after_generate_N` | `RegionWorker::generate` | files written, but the snapshot is not handed over |
+//! | `region_task_before_generate_N` | `RegionWorker::generate` | generation fails before the region is scanned |
+//! | `region_task_after_generate_N` | `RegionWorker::generate` | snapshot kept in memory, but not handed over |
 //! | `snap_runner_before_send_N` | `SnapSender::send` | the stream is never opened |
-//! | `snap_runner_after_receive_N` | `SnapshotReceiver::receive` | files verified, MsgSnapshot not delivered |
+//! | `snap_runner_after_receive_N` | `SnapshotReceiver::receive` | SST files built, checked and durable, MsgSnapshot not delivered |
 //! | `peer_after_persist_applying_N` | `Peer::persist_snapshot` | kv engine says Applying, raft engine not yet updated |
 //! | `region_task_before_ingest_N` | `RegionWorker::apply` | verified, nothing ingested |
 //! | `region_task_after_ingest_N` | `RegionWorker::apply` | ingested, region not yet marked Normal |

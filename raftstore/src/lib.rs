@@ -28,8 +28,10 @@
 //! | `worker/region_task.rs` | `region_task` (routes), `region_task_apply`, `region_task_gen` | generate / apply / destroy snapshots |
 //! | `worker/raftlog_gc.rs` | `raftlog_gc` | delete compacted log entries |
 //! | `worker/snap_runner.rs` | `snap_runner` (+ transport's thread, `snap_receive`) | stream snapshots in chunks; receive them |
-//! | `checksummed_writer.rs` | receiver's writer thread | a snapshot file written with its CRC32 computed on the way |
-//! | `snapshot_file_reader.rs` | `snap_runner` (sender) | a generated snapshot file read once, in chunks, with direct I/O |
+//! | `snapshot_pairs.rs` | generation, sender, receiver | the key-value pair format a raft snapshot streams in |
+//! | `pair_chunk_stream.rs` | `snap_runner` (sender) | a raft snapshot's chunks, built from the pinned engine snapshot |
+//! | `snapshot_file_reader.rs` | debug service (export) | an exported snapshot file read once, in chunks, with direct I/O |
+//! | `checksummed_writer.rs` | `tinykv ctl` (export) | a snapshot file written with its CRC32 computed on the way |
 //! | `snap_manager.rs` | shared | the snapshot directory, registry and GC |
 //! | `snapshot_metrics.rs` | shared | time spent in each phase of the snapshot pipeline |
 //! | `transport.rs` | — | the `Transport` trait (how messages reach other stores) |
@@ -47,11 +49,12 @@
 
 pub mod bootstrap;
 pub mod chain;
-mod checksummed_writer;
+pub mod checksummed_writer;
 mod config;
 mod errors;
 pub mod failpoints;
 mod msg;
+mod pair_chunk_stream;
 mod peer;
 mod raft_store;
 mod region_snapshot;
@@ -60,6 +63,7 @@ mod scheduler_client;
 pub mod snap_manager;
 mod snapshot_file_reader;
 pub mod snapshot_metrics;
+pub mod snapshot_pairs;
 mod store_context;
 mod store_meta;
 mod transport;

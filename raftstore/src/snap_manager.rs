@@ -5,11 +5,19 @@
 //!
 //! | file | written by | meaning |
 //! |---|---|---|
-//! | `gen_{region}_{term}_{index}_{cf}.sst` | region worker (Gen) | a generated snapshot, one SST per non-empty column family |
-//! | `gen_{region}_{term}_{index}.meta` | region worker (Gen) | `SnapshotMeta`: every file's CF, size and CRC32 |
-//! | `rev_{region}_{term}_{index}_{cf}.sst` | snap_runner (receive) | a received snapshot's files |
-//! | `rev_{region}_{term}_{index}.meta` | snap_runner (receive) | their `SnapshotMeta` |
+//! | `rev_{region}_{term}_{index}_{cf}.sst` | snap_runner (receive) | a received snapshot, one SST per non-empty column family |
+//! | `rev_{region}_{term}_{index}.meta` | snap_runner (receive) | their `SnapshotMeta`: every file's CF, size and CRC32 |
+//! | `gen_{region}_{term}_{index}_{cf}.sst`, `gen_….meta` | region worker (export) | an exported snapshot, in the export's own directory |
 //! | `*.tmp` | anyone | a file being written; renamed when complete |
+//!
+//! A generated snapshot has no files: it is the engine snapshot the raft
+//! worker pinned at the snapshot's index, kept here in memory with its
+//! meta (the size and CRC32 of each column family's pairs) until it is
+//! idle for `snapshot_gc_idle_timeout` ([`SnapManager::keep_generated`]).
+//! snap_runner streams the pairs straight from it, and the follower
+//! writes them into SST files: the region reaches a disk once, on the
+//! follower, instead of being written to SST files on the leader, read
+//! back and written again (see docs/snapshot.md).
 //!
 //! Every file is written as `NAME.tmp`, fsynced, renamed to `NAME`, and the
 //! directory fsynced: a crash leaves either the complete file or a `.tmp`
@@ -32,11 +40,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use log::{info, warn};
 use proto::raft_serverpb::{SnapshotCfFile, SnapshotMeta};
 use protobuf::Message as _;
+use storage::EngineSnapshot;
 
 use crate::errors::{Error, Result};
 use crate::snapshot_metrics::{SnapshotMetrics, SnapshotPhase};
@@ -61,7 +70,8 @@ impl std::fmt::Display for SnapKey {
 /// Which side a snapshot's files belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SnapKind {
-    /// Generated here (`gen_` files), to be sent.
+    /// Generated here, to be sent: kept in memory (see the module docs);
+    /// as `gen_` files only in an export's directory.
     Generated,
     /// Received here (`rev_` files), to be applied.
     Received,
@@ -95,6 +105,21 @@ struct Registry {
     in_use: HashMap<(SnapKind, SnapKey), Vec<SnapUse>>,
     /// Received snapshots checked on receipt (see `SnapManager::mark_verified`).
     verified: HashSet<SnapKey>,
+    /// Generated snapshots: pinned engine snapshots and their metas.
+    generated: HashMap<SnapKey, GeneratedSnapshot>,
+}
+
+/// A generated snapshot (see the module docs): what snap_runner streams.
+#[derive(Debug, Clone)]
+pub struct GeneratedSnapshot {
+    /// The kv engine at exactly the snapshot's index. Holding it pins
+    /// the engine's data as of then (RocksDB keeps what it needs), so it
+    /// is let go once idle.
+    pub kv_snapshot: EngineSnapshot,
+    /// The size and CRC32 of each non-empty column family's pairs.
+    pub meta: SnapshotMeta,
+    /// When it was generated or last handed out.
+    last_used: Instant,
 }
 
 /// The snapshot directory and registry (cheap to clone; clones share both).
@@ -187,8 +212,9 @@ pub fn check_file(path: &Path, expected: &SnapshotCfFile, checksum: u32, size: u
 
 /// CRC32 and size of a file, read in 1 MiB blocks. Used where a file's
 /// bytes were not seen as they were written: checking received files again
-/// after a restart (`SnapManager::verify`). Generation and receiving hash
-/// while writing (`SstWriter::finish_with_checksum`, `ChecksummedWriter`).
+/// after a restart (`SnapManager::verify`) and an export's files in
+/// `tinykv ctl`. Writers that can hash while writing do
+/// (`SstWriter::finish_with_checksum`, `ChecksummedWriter`).
 pub fn file_checksum(path: &Path) -> Result<(u32, u64)> {
     use std::io::Read;
     let mut file = File::open(path)?;
@@ -295,10 +321,9 @@ impl SnapManager {
     /// disk; the one directory fsync makes every rename of the snapshot
     /// durable at once.
     ///
-    /// A generated meta is not synced, nor the renames of its SST files:
-    /// nothing reads them after a restart (reusing them needs the in-memory
-    /// registry, and a new request generates afresh), and GC removes them,
-    /// so syncing them would only slow every snapshot down.
+    /// A generated meta (an export's, in its own directory) is not synced,
+    /// nor the renames of its SST files: an export is read right away by
+    /// whoever asked for it, and a crash before that loses only the export.
     pub fn write_meta(&self, kind: SnapKind, key: SnapKey, meta: &SnapshotMeta) -> Result<()> {
         let bytes = meta.write_to_bytes()?;
         let path = self.meta_path(kind, key);
@@ -328,6 +353,46 @@ impl SnapManager {
         self.lock_registry().verified.contains(&key)
     }
 
+    /// Keeps a generated snapshot (`RegionWorker::generate`): the pinned
+    /// engine snapshot and the meta that describes its pairs.
+    pub fn keep_generated(&self, key: SnapKey, kv_snapshot: EngineSnapshot, meta: SnapshotMeta) {
+        let generated = GeneratedSnapshot {
+            kv_snapshot,
+            meta,
+            last_used: Instant::now(),
+        };
+        self.lock_registry().generated.insert(key, generated);
+    }
+
+    /// The generated snapshot `key`, if it is still kept; counts as a use
+    /// for the idle timeout.
+    pub fn generated(&self, key: SnapKey) -> Option<GeneratedSnapshot> {
+        let mut registry = self.lock_registry();
+        let generated = registry.generated.get_mut(&key)?;
+        generated.last_used = Instant::now();
+        Some(generated.clone())
+    }
+
+    /// Lets go of generated snapshots that are not in use and were idle
+    /// for the idle timeout (or all of `region_id`'s that are not in use,
+    /// with `Some`). Returns how many it let go.
+    fn release_generated(&self, region_id: Option<u64>) -> usize {
+        let mut registry = self.lock_registry();
+        let Registry {
+            in_use, generated, ..
+        } = &mut *registry;
+        let before = generated.len();
+        generated.retain(|key, snapshot| {
+            let unused = !in_use.contains_key(&(SnapKind::Generated, *key));
+            let expired = match region_id {
+                Some(region_id) => key.region_id == region_id,
+                None => snapshot.last_used.elapsed() >= self.idle_timeout,
+            };
+            !(unused && expired)
+        });
+        before - generated.len()
+    }
+
     fn lock_registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.registry
             .lock()
@@ -344,11 +409,27 @@ impl SnapManager {
     }
 
     /// Checks every file named in `meta` against its recorded size and
-    /// CRC32, reading the files.
+    /// CRC32, reading the files (sizes only for a `sizes_only` meta).
     pub fn verify(&self, kind: SnapKind, key: SnapKey, meta: &SnapshotMeta) -> Result<()> {
         let _verifying = self.metrics.time(SnapshotPhase::Verify);
         for file in &meta.cf_files {
             let path = self.sst_path(kind, key, &file.cf);
+            if meta.sizes_only {
+                // A receiver's files: sizes only (see `SnapshotMeta`). The
+                // meta is written after the files are synced, so a file
+                // cut short by a crash means a damaged disk, not a crash.
+                let size = fs::metadata(&path)
+                    .map_err(|error| Error::Snapshot(format!("{}: {error}", path.display())))?
+                    .len();
+                if size != file.size {
+                    return Err(Error::Snapshot(format!(
+                        "{}: size {size} but the meta says {}",
+                        path.display(),
+                        file.size
+                    )));
+                }
+                continue;
+            }
             let (checksum, size) = file_checksum(&path)
                 .map_err(|error| Error::Snapshot(format!("{}: {error}", path.display())))?;
             check_file(&path, file, checksum, size)?;
@@ -358,9 +439,10 @@ impl SnapManager {
 
     /// Deletes every file of one snapshot (files that are already gone are fine).
     pub fn delete(&self, kind: SnapKind, key: SnapKey) {
-        if kind == SnapKind::Received {
-            self.lock_registry().verified.remove(&key);
-        }
+        match kind {
+            SnapKind::Received => self.lock_registry().verified.remove(&key),
+            SnapKind::Generated => self.lock_registry().generated.remove(&key).is_some(),
+        };
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };
@@ -486,6 +568,11 @@ impl SnapManager {
             total = total.saturating_sub(size);
             deleted += 1;
         }
+        let released = self.release_generated(None);
+        if released > 0 {
+            info!("snapshot GC: let go of {released} idle generated snapshot(s)");
+        }
+        deleted += released;
         self.gc_rounds.fetch_add(1, Ordering::SeqCst);
         deleted
     }
@@ -500,7 +587,7 @@ impl SnapManager {
                 deleted += 1;
             }
         }
-        deleted
+        deleted + self.release_generated(Some(region_id))
     }
 
     /// How many GC rounds ([`SnapManager::gc`]) have finished so far.
@@ -582,9 +669,8 @@ mod tests {
             .exists());
     }
 
-    /// A file whose bytes changed fails verification with a checksum error.
-    #[test]
-    fn verify_detects_corruption() {
+    /// A manager on a fresh directory holding one received file with `contents`.
+    fn manager_with_file(contents: &[u8]) -> (tempfile::TempDir, SnapManager, SnapKey, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let manager = SnapManager::new(dir.path(), Duration::from_secs(60), u64::MAX).unwrap();
         let key = SnapKey {
@@ -593,17 +679,68 @@ mod tests {
             index: 1,
         };
         let path = manager.sst_path(SnapKind::Received, key, "default");
-        write_file_atomically(&path, b"hello").unwrap();
-        let (checksum, size) = file_checksum(&path).unwrap();
+        write_file_atomically(&path, contents).unwrap();
+        (dir, manager, key, path)
+    }
+
+    /// A meta describing one default-CF file of `size` bytes and `checksum`.
+    fn one_file_meta(size: u64, checksum: u32, sizes_only: bool) -> SnapshotMeta {
         let mut meta = SnapshotMeta::new();
+        meta.sizes_only = sizes_only;
         let mut file = proto::raft_serverpb::SnapshotCfFile::new();
         file.cf = "default".to_string();
         file.size = size;
         file.checksum = checksum;
         meta.cf_files.push(file);
+        meta
+    }
+
+    /// A file whose bytes changed fails verification with a checksum error.
+    #[test]
+    fn verify_detects_corruption() {
+        let (_dir, manager, key, path) = manager_with_file(b"hello");
+        let (checksum, size) = file_checksum(&path).unwrap();
+        let meta = one_file_meta(size, checksum, false);
         manager.verify(SnapKind::Received, key, &meta).unwrap();
         write_file_atomically(&path, b"hellp").unwrap();
         let error = manager.verify(SnapKind::Received, key, &meta).unwrap_err();
         assert!(error.to_string().contains("checksum"), "{error}");
+    }
+
+    /// A sizes-only meta (a receiver's SST files) is checked by size: a file cut short fails, one the same size passes.
+    #[test]
+    fn verify_checks_sizes_of_a_sizes_only_meta() {
+        let (_dir, manager, key, path) = manager_with_file(b"hello");
+        let meta = one_file_meta(5, 0, true);
+        manager.verify(SnapKind::Received, key, &meta).unwrap();
+        write_file_atomically(&path, b"hell").unwrap();
+        let error = manager.verify(SnapKind::Received, key, &meta).unwrap_err();
+        assert!(error.to_string().contains("size 4"), "{error}");
+    }
+
+    /// A generated snapshot is kept until it is idle for the idle timeout, and never let go while in use or before its region is destroyed.
+    #[test]
+    fn generated_snapshots_are_let_go_when_idle_or_destroyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = storage::Engine::open_kv(dir.path().join("kv")).unwrap();
+        let manager = SnapManager::new(dir.path().join("snap"), Duration::ZERO, u64::MAX).unwrap();
+        let key = |region_id| SnapKey {
+            region_id,
+            term: 1,
+            index: 5,
+        };
+        for region_id in [1, 2, 3] {
+            manager.keep_generated(key(region_id), engine.snapshot(), SnapshotMeta::new());
+        }
+        manager.register(SnapKind::Generated, key(1), SnapUse::Sending);
+        // Idle timeout zero: every snapshot not in use is let go by GC.
+        assert_eq!(manager.gc(&[]), 2);
+        assert!(manager.generated(key(1)).is_some());
+        assert!(manager.generated(key(2)).is_none());
+        // A destroyed region's snapshot in use stays until released.
+        assert_eq!(manager.delete_region(1), 0);
+        manager.release(SnapKind::Generated, key(1), SnapUse::Sending);
+        assert_eq!(manager.delete_region(1), 1);
+        assert!(manager.generated(key(1)).is_none());
     }
 }

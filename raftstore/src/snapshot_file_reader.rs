@@ -1,6 +1,6 @@
-//! [`SnapshotFileReader`]: one sequential pass over a generated snapshot
-//! file, in chunks, the way the sender reads it (`ChunkStream`, on the
-//! snap_runner thread or the debug service's export thread).
+//! [`SnapshotFileReader`]: one sequential pass over an exported snapshot
+//! file, in chunks, the way `ChunkStream` reads it (on the debug service's
+//! export thread; raft snapshots are streamed from the engine instead).
 //!
 //! Why not a plain `read`: the SST writer that made the file asked the
 //! kernel to drop its pages as it wrote, so every chunk comes from the

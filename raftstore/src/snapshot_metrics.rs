@@ -17,23 +17,26 @@ use std::time::{Duration, Instant};
 /// One step of the snapshot pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotPhase {
-    /// Leader, `region_task_gen`: scanning the region into SST files and
-    /// writing the meta (`RegionWorker::generate`).
+    /// Leader, `region_task_gen`: scanning the region in the pinned engine
+    /// snapshot to hash each column family's pairs into the meta
+    /// (`RegionWorker::generate`).
     Generate,
     /// Leader, `snap_runner`: the whole stream, from opening it to the
     /// receiver's answer (`SnapSender::send`). In the test cluster the
     /// receiver runs on this same thread, so this includes Receive.
     Send,
-    /// Leader, `snap_runner`: reading the generated files for the stream,
-    /// chunk by chunk (`ChunkStream`); part of Send, and it runs while the
-    /// receiver writes the chunk before, so Read and Write overlap.
+    /// Leader, `snap_runner`: scanning the pinned engine snapshot and
+    /// encoding its pairs for the stream, chunk by chunk
+    /// (`PairChunkStream`); part of Send, and it runs while the receiver
+    /// writes the chunk before, so Read and Write overlap.
     Read,
-    /// Receiving side: writing the chunks to durable `rev_` files and
-    /// checking them (`SnapshotReceiver::write_files`); part of Send when
-    /// the transport receives on the sender's thread.
+    /// Receiving side: turning the chunks into durable `rev_` SST files
+    /// and checking them (`SnapshotReceiver::write_files`); part of Send
+    /// when the transport receives on the sender's thread.
     Receive,
-    /// Receiving side, the `snap_receive` writer thread: writing and
-    /// syncing the chunks, chunk by chunk (`ChecksummedWriter`); part of
+    /// Receiving side, the `snap_receive` writer thread: decoding the
+    /// chunks' pairs into the SST writer, chunk by chunk, and finishing
+    /// (syncing) each file (`SnapshotReceiver::write_chunks`); part of
     /// Receive, which also counts the writer's waits for the next chunk.
     Write,
     /// Any side: re-reading files to compare them with their meta (sizes

@@ -11,8 +11,9 @@
 //! region split; store 3 is cut off by the network, the region is loaded
 //! with 1 MiB values (256 MiB in all), the leader compacts its log; then
 //! (timed) the network heals and store 3 catches up by snapshot: the region
-//! worker generates the SST files, snap_runner streams them through the
-//! simulated network, the follower checks and ingests them. Store 3 is cut
+//! worker pins the region and hashes its pairs, snap_runner streams the
+//! pairs from the pinned engine snapshot through the simulated network, the
+//! follower builds, checks and ingests the SST files. Store 3 is cut
 //! off rather than stopped so that the timed part is the pipeline, not
 //! reopening the store's RocksDB instances.
 //! The baseline writes the same number of bytes to a file in 1 MiB blocks
@@ -25,9 +26,9 @@
 //! receiver's writing and checking inside it: the test cluster receives on
 //! the sender's thread), ingest (the follower's whole apply), and what is
 //! left: the raft worker's hand-offs between them and this bench's polling.
-//! Inside the stream, `read` (the sender reading its files) and `write`
-//! (the receiver's writer thread writing and syncing) run side by side:
-//! the larger of the two is what the stream waits for.
+//! Inside the stream, `read` (the sender scanning and encoding pairs) and
+//! `write` (the receiver's writer thread building and syncing SST files)
+//! run side by side: the larger of the two is what the stream waits for.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -84,27 +85,31 @@ impl Breakdown {
         println!("where a catch-up's time goes (average of {runs}):");
         let rows = [
             ("wait", self.wait, "network healed -> generation starts"),
-            ("generate", generate, "leader: region -> SST files + meta"),
+            (
+                "generate",
+                generate,
+                "leader: pin the region, hash its pairs",
+            ),
             ("stream", stream, "leader -> follower, receiver included"),
             (
                 "  read",
                 self.phase(SnapshotPhase::Read),
-                "of stream: the sender reading the generated files",
+                "of stream: the sender scanning and encoding pairs",
             ),
             (
                 "  receive",
                 self.phase(SnapshotPhase::Receive),
-                "of stream: writing + checking rev_ files",
+                "of stream: building + checking rev_ SST files",
             ),
             (
                 "    write",
                 self.phase(SnapshotPhase::Write),
-                "of receive, overlapping read: writing + syncing",
+                "of receive, overlapping read: SST writer + sync",
             ),
             (
                 "  verify",
                 self.phase(SnapshotPhase::Verify),
-                "re-reading files for their CRC32 (receive and ingest)",
+                "re-reading files for their CRC32 (after a restart)",
             ),
             ("ingest", ingest, "follower: verify, clear, ingest, Normal"),
             (

@@ -21,13 +21,14 @@
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use log::{error, warn};
 use proto::eraftpb::{ConfState, Snapshot};
 use proto::metapb::Region;
 use proto::raft_serverpb::{
-    PeerState, RaftSnapshotData, RegionLocalState, SnapshotCfFile, SnapshotMeta,
+    PeerState, RaftSnapshotData, RegionLocalState, SnapshotCfFile, SnapshotFormat, SnapshotMeta,
 };
 use protobuf::Message as _;
 use storage::{keys, EngineSnapshot, Engines, SstWriter, WriteBatch, ALL_CFS};
@@ -40,6 +41,7 @@ use crate::peer::snapshot_state::GenerateResult;
 use crate::router::Router;
 use crate::snap_manager::{temporary_path, SnapKey, SnapKind, SnapManager, SnapUse};
 use crate::snapshot_metrics::SnapshotPhase;
+use crate::snapshot_pairs::hash_pair;
 
 /// Generate a snapshot of `region` at `index` from `kv_snapshot`.
 #[derive(Debug)]
@@ -56,14 +58,15 @@ pub struct GenerateTask {
     pub conf_state: ConfState,
     /// Where the result goes (the peer's SnapState::Generating receiver).
     pub notifier: Sender<GenerateResult>,
-    /// For a user-requested snapshot: copy the files here, and report.
+    /// For a user-requested snapshot: write it as files, and report.
     pub export: Option<ExportRequest>,
 }
 
 /// Where a user-requested snapshot goes, and who hears about it.
 #[derive(Debug)]
 pub struct ExportRequest {
-    /// Directory to copy the snapshot files to (None: keep them in place).
+    /// Directory to write the snapshot's SST files and meta to (None: only
+    /// describe the snapshot, kept in memory).
     pub dir: Option<PathBuf>,
     /// Receives a one-line description of what happened.
     pub reply: Sender<std::result::Result<String, String>>,
@@ -178,29 +181,29 @@ impl RegionWorker {
             term: task.term,
             index: task.index,
         };
+        // The same snapshot (region, term, index) may be kept already (a
+        // second follower needs it, or a stream failed and raft asks
+        // again): it is the region at that index either way, so its meta
+        // is reused instead of scanning the region again.
+        let kept = self.snap_manager.generated(key);
         chain!(
             "RegionWorker::handle_generate",
             region_id,
             task.index,
-            "store {}: generating SST files",
-            self.store_id
+            "store {}: {}",
+            self.store_id,
+            if kept.is_some() {
+                "reusing the snapshot kept for this index"
+            } else {
+                "pinning the region and hashing its pairs"
+            }
         );
-        // The same snapshot (region, term, index) may still be streaming to
-        // another follower: rewriting its files now would corrupt that
-        // stream. Its files are complete (the meta is written last), so
-        // reuse them.
-        let reusable = self.snap_manager.is_in_use(SnapKind::Generated, key)
-            && self
-                .snap_manager
-                .meta_path(SnapKind::Generated, key)
-                .exists();
         self.snap_manager
             .register(SnapKind::Generated, key, SnapUse::Generating);
         let generating = self.snap_manager.metrics().time(SnapshotPhase::Generate);
-        let result = if reusable {
-            self.reuse_generated(&task, key)
-        } else {
-            self.generate(&task, key)
+        let result = match kept {
+            Some(kept) => raft_snapshot(&task, kept.meta),
+            None => self.generate(&task, key),
         };
         drop(generating);
         self.snap_manager
@@ -211,14 +214,16 @@ impl RegionWorker {
                     "RegionWorker::handle_generate",
                     region_id,
                     task.index,
-                    "store {}: snapshot generated ({} bytes)",
+                    "store {}: snapshot generated ({} bytes of pairs)",
                     self.store_id,
                     RaftSnapshotData::parse_from_bytes(&snapshot.data)
                         .map(|data| data.file_size)
                         .unwrap_or(0)
                 );
-                if let Some(export) = task.export {
-                    let outcome = self.export(key, &snapshot, export.dir.as_deref());
+                if let Some(export) = &task.export {
+                    let outcome = self
+                        .export(key, &task, &snapshot, export.dir.as_deref())
+                        .map_err(|error| error.to_string());
                     let _ = export.reply.send(outcome);
                     return;
                 }
@@ -242,18 +247,70 @@ impl RegionWorker {
         }
     }
 
-    // lab 2C: begin [stub: Err(crate::errors::Error::Snapshot("lab 2C: snapshot generation is a stub".to_string()))] — one SST per non-empty column family from the engine snapshot, then the meta file (docs/labs/lab2c.md#generation)
-    /// Writes one SST file per non-empty column family from the engine
-    /// snapshot, plus the meta file, and builds the raft snapshot.
+    // lab 2C: begin [stub: Err(crate::errors::Error::Snapshot("lab 2C: snapshot generation is a stub".to_string()))] — hash each non-empty column family's pairs into the meta, keep the engine snapshot in the SnapManager (docs/labs/lab2c.md#generation)
+    /// Describes the region's pairs in the pinned engine snapshot (each
+    /// non-empty column family's size and CRC32 in the `KEY_VALUE_PAIRS`
+    /// format), keeps the engine snapshot for snap_runner to stream from,
+    /// and builds the raft snapshot. Nothing is written to disk here: the
+    /// follower writes the pairs, once, into its SST files.
     fn generate(&self, task: &GenerateTask, key: SnapKey) -> Result<Snapshot> {
         let store_id = self.store_id;
         failpoint!("region_task_before_generate", store_id);
         let start = keys::data_key(&task.region.start_key);
         let end = keys::data_end_key(&task.region.end_key);
         let mut meta = SnapshotMeta::new();
-        let mut total_size = 0;
+        meta.set_format(SnapshotFormat::KEY_VALUE_PAIRS);
         for cf in ALL_CFS {
-            let path = self.snap_manager.sst_path(SnapKind::Generated, key, cf);
+            // Hashed, not built: snap_runner builds the same bytes again,
+            // chunk by chunk, from the same engine snapshot as it streams.
+            let mut hasher = crc32fast::Hasher::new();
+            let mut size = 0;
+            task.kv_snapshot
+                .scan_cf(cf, &start, &end, |data_key, value| {
+                    size += hash_pair(&mut hasher, data_key, value);
+                    Ok(true)
+                })?;
+            if size == 0 {
+                continue;
+            }
+            let mut file = SnapshotCfFile::new();
+            file.cf = cf.to_string();
+            file.size = size;
+            file.checksum = hasher.finalize();
+            meta.cf_files.push(file);
+        }
+        self.snap_manager
+            .keep_generated(key, task.kv_snapshot.clone(), meta.clone());
+        failpoint!("region_task_after_generate", store_id);
+        raft_snapshot(task, meta)
+    }
+    // lab 2C: end
+
+    /// Writes a user-requested snapshot to `dir` as files anyone can
+    /// inspect: one SST per non-empty column family (they open with
+    /// RocksDB's `sst_dump`) and their meta, under the `gen_` names. No
+    /// `dir`: only describes the snapshot, which stays in memory.
+    fn export(
+        &self,
+        key: SnapKey,
+        task: &GenerateTask,
+        snapshot: &Snapshot,
+        dir: Option<&std::path::Path>,
+    ) -> Result<String> {
+        let data = RaftSnapshotData::parse_from_bytes(&snapshot.data)?;
+        let Some(dir) = dir else {
+            return Ok(format!(
+                "snapshot of region {} at index {} ({} bytes of pairs) kept in memory on store {}",
+                key.region_id, key.index, data.file_size, self.store_id
+            ));
+        };
+        let files = SnapManager::new(dir, Duration::MAX, u64::MAX)?;
+        let start = keys::data_key(&task.region.start_key);
+        let end = keys::data_end_key(&task.region.end_key);
+        let mut meta = SnapshotMeta::new();
+        meta.set_format(SnapshotFormat::SST_FILES);
+        for cf in ALL_CFS {
+            let path = files.sst_path(SnapKind::Generated, key, cf);
             let temporary = temporary_path(&path);
             let mut writer = SstWriter::create(&temporary)?;
             task.kv_snapshot
@@ -261,102 +318,24 @@ impl RegionWorker {
                     writer.put(data_key, value)?;
                     Ok(true)
                 })?;
-            // The CRC32 comes from the writer, hashed as the file grew:
-            // RocksDB's SST writer drops the file's pages from the page
-            // cache as it writes, so hashing the finished file would read
-            // it all back from the disk (measured: two thirds of the
-            // generation time of a 256 MiB region).
             let Some((checksum, size)) = writer.finish_with_checksum()? else {
                 continue;
             };
-            // Renamed when complete; no fsync of ours (RocksDB's SST writer
-            // syncs its file, and cannot be told not to), no directory sync:
-            // generated files are never read after a restart (see
-            // `SnapManager::write_meta`).
             std::fs::rename(&temporary, &path)?;
             let mut file = SnapshotCfFile::new();
             file.cf = cf.to_string();
             file.size = size;
             file.checksum = checksum;
-            total_size += size;
             meta.cf_files.push(file);
         }
-        self.snap_manager
-            .write_meta(SnapKind::Generated, key, &meta)?;
-        failpoint!("region_task_after_generate", store_id);
-        let mut data = RaftSnapshotData::new();
-        data.region = Some(task.region.clone()).into();
-        data.file_size = total_size;
-        data.meta = Some(meta).into();
-        let mut snapshot = Snapshot::new();
-        snapshot.data = data.write_to_bytes()?.into();
-        let metadata = snapshot.mut_metadata();
-        metadata.index = task.index;
-        metadata.term = task.term;
-        metadata.conf_state = Some(task.conf_state.clone()).into();
-        Ok(snapshot)
-    }
-    // lab 2C: end
-
-    /// Builds the raft snapshot from files already generated for `key`.
-    fn reuse_generated(&self, task: &GenerateTask, key: SnapKey) -> Result<Snapshot> {
-        let meta = self.snap_manager.read_meta(SnapKind::Generated, key)?;
-        let mut data = RaftSnapshotData::new();
-        data.region = Some(task.region.clone()).into();
-        data.file_size = meta.cf_files.iter().map(|file| file.size).sum();
-        data.meta = Some(meta).into();
-        let mut snapshot = Snapshot::new();
-        snapshot.data = data.write_to_bytes()?.into();
-        let metadata = snapshot.mut_metadata();
-        metadata.index = task.index;
-        metadata.term = task.term;
-        metadata.conf_state = Some(task.conf_state.clone()).into();
-        Ok(snapshot)
-    }
-
-    /// Copies a user-requested snapshot's files to `dir`.
-    fn export(
-        &self,
-        key: SnapKey,
-        snapshot: &Snapshot,
-        dir: Option<&std::path::Path>,
-    ) -> std::result::Result<String, String> {
-        let data = RaftSnapshotData::parse_from_bytes(&snapshot.data)
-            .map_err(|error| error.to_string())?;
-        let Some(dir) = dir else {
-            return Ok(format!(
-                "snapshot of region {} at index {} ({} bytes) in {}",
-                key.region_id,
-                key.index,
-                data.file_size,
-                self.snap_manager.dir().display()
-            ));
-        };
-        std::fs::create_dir_all(dir).map_err(|error| error.to_string())?;
-        let mut copied = 0;
-        for file in &data.meta().cf_files {
-            let source = self
-                .snap_manager
-                .sst_path(SnapKind::Generated, key, &file.cf);
-            let name = source
-                .file_name()
-                .map(|name| name.to_os_string())
-                .unwrap_or_default();
-            std::fs::copy(&source, dir.join(name)).map_err(|error| error.to_string())?;
-            copied += 1;
-        }
-        let meta_source = self.snap_manager.meta_path(SnapKind::Generated, key);
-        let meta_name = meta_source
-            .file_name()
-            .map(|name| name.to_os_string())
-            .unwrap_or_default();
-        std::fs::copy(&meta_source, dir.join(meta_name)).map_err(|error| error.to_string())?;
+        files.write_meta(SnapKind::Generated, key, &meta)?;
         Ok(format!(
-            "snapshot of region {} at index {} exported to {} ({copied} SST files, {} bytes)",
+            "snapshot of region {} at index {} exported to {} ({} SST files, {} bytes)",
             key.region_id,
             key.index,
             dir.display(),
-            data.file_size
+            meta.cf_files.len(),
+            meta.cf_files.iter().map(|file| file.size).sum::<u64>()
         ))
     }
 
@@ -413,6 +392,14 @@ impl RegionWorker {
             .register(SnapKind::Received, key, SnapUse::Applying);
         let result = (|| {
             let meta = data.meta();
+            // The receiver (or a restart) put the meta of the SST files
+            // it wrote here, in place of the leader's meta of its pairs.
+            if meta.format() != SnapshotFormat::SST_FILES {
+                return Err(crate::errors::Error::Snapshot(format!(
+                    "snapshot {key}: the meta describes {:?}, not SST files",
+                    meta.format()
+                )));
+            }
             // The receiver checked the files as it wrote them; only files
             // not checked in this run (a re-apply after a restart) are read
             // again, so a large snapshot is not read twice for nothing.
@@ -493,4 +480,19 @@ impl RegionWorker {
             if task.delete_data { "" } else { "(none) not " }
         );
     }
+}
+
+/// The raft snapshot for `task`, whose data `meta` describes.
+fn raft_snapshot(task: &GenerateTask, meta: SnapshotMeta) -> Result<Snapshot> {
+    let mut data = RaftSnapshotData::new();
+    data.region = Some(task.region.clone()).into();
+    data.file_size = meta.cf_files.iter().map(|file| file.size).sum();
+    data.meta = Some(meta).into();
+    let mut snapshot = Snapshot::new();
+    snapshot.data = data.write_to_bytes()?.into();
+    let metadata = snapshot.mut_metadata();
+    metadata.index = task.index;
+    metadata.term = task.term;
+    metadata.conf_state = Some(task.conf_state.clone()).into();
+    Ok(snapshot)
 }

@@ -2,10 +2,12 @@
 //! chunks, and receives the streams other stores send here.
 //!
 //! Sending (the `snap_runner` thread). In: [`SnapTask::Send`] from the raft
-//! worker, for every MsgSnapshot in a leader's Ready. It streams
+//! worker, for every MsgSnapshot in a leader's Ready. It takes the kept
+//! engine snapshot (`SnapManager::generated`) and streams
 //! [`SnapshotChunk`]s through `Transport::send_snapshot`: first a head chunk
-//! carrying the RaftMessage (snapshot metadata and region), then each SST
-//! file in `snapshot_chunk_size` pieces, in the order of the meta. Out: the
+//! carrying the RaftMessage (snapshot metadata, region, and the size and
+//! CRC32 of each column family's pairs), then the pairs themselves, built
+//! from the engine snapshot chunk by chunk (`PairChunkStream`). Out: the
 //! outcome, always, as `PeerMsg::SnapshotStatus` (Finish or Failure) to the
 //! leader peer, which reports it to raft; a send that exceeds
 //! `snapshot_transfer_timeout` fails instead of hanging (TiKV #16435).
@@ -13,11 +15,12 @@
 //! Receiving ([`SnapshotReceiver::receive`], on whichever thread the
 //! transport delivers on). It queues the chunks to a `snap_receive` writer
 //! thread of its own, so the next chunk arrives while this one is written;
-//! the writer writes the `rev_` files (`.tmp` first), computing each file's
-//! size and CRC32 from the bytes it writes, checks them against the meta,
-//! makes the files durable, and only then is the RaftMessage handed to the
-//! router. A bad file is deleted and the stream refused, so the leader
-//! hears Failure and sends a fresh snapshot later.
+//! the writer decodes the pairs into the `rev_` SST files (`.tmp` first),
+//! checking each column family's bytes against the leader's size and
+//! CRC32 and every key against the region's range, makes the files
+//! durable, writes their meta, and only then hands the RaftMessage (now
+//! carrying that meta) to the router. A bad stream's files are deleted and
+//! the stream refused, so the leader hears Failure and tries again later.
 //!
 //! Lifecycle: the sending thread is started by `RaftStore::start` and ends
 //! when every `SnapTask` sender is dropped.
@@ -29,18 +32,22 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use log::{info, warn};
 use proto::eraftpb::MessageType;
-use proto::raft_serverpb::{RaftMessage, RaftSnapshotData, SnapshotChunk, SnapshotMeta};
+use proto::raft_serverpb::{
+    RaftMessage, RaftSnapshotData, SnapshotCfFile, SnapshotChunk, SnapshotFormat, SnapshotMeta,
+};
 use protobuf::Message as _;
+use storage::{keys, SstWriter};
 
 use crate::chain::chain;
-use crate::checksummed_writer::ChecksummedWriter;
 use crate::errors::{Error, Result};
 use crate::failpoints::failpoint;
 use crate::msg::PeerMsg;
+use crate::pair_chunk_stream::{head_chunk, PairChunkStream};
 use crate::router::Router;
-use crate::snap_manager::{check_file, SnapKey, SnapKind, SnapManager, SnapUse};
+use crate::snap_manager::{check_file, temporary_path, SnapKey, SnapKind, SnapManager, SnapUse};
 use crate::snapshot_file_reader::SnapshotFileReader;
 use crate::snapshot_metrics::{SnapshotMetrics, SnapshotPhase};
+use crate::snapshot_pairs::PairDecoder;
 use crate::transport::Transport;
 
 /// How many received chunks may wait for the writer thread: enough to
@@ -127,7 +134,23 @@ impl SnapSender {
         let sending = self.snap_manager.metrics().time(SnapshotPhase::Send);
         let result = (|| -> Result<()> {
             failpoint!("snap_runner_before_send", store_id);
-            let mut chunks = ChunkStream::new(&self.snap_manager, message, key, self.chunk_size)?;
+            let generated = self.snap_manager.generated(key).ok_or_else(|| {
+                Error::Snapshot(format!("snapshot {key} is no longer kept on this store"))
+            })?;
+            let data = RaftSnapshotData::parse_from_bytes(&message.message().snapshot().data)?;
+            let region = data.region();
+            let range = (
+                keys::data_key(&region.start_key),
+                keys::data_end_key(&region.end_key),
+            );
+            let mut chunks = PairChunkStream::new(
+                message,
+                generated.kv_snapshot,
+                data.meta().cf_files.clone(),
+                range,
+                self.chunk_size,
+                self.snap_manager.metrics().clone(),
+            );
             self.transport
                 .send_snapshot(to_peer.store_id, &mut chunks, self.timeout)
         })();
@@ -159,11 +182,12 @@ impl SnapSender {
     }
 }
 
-/// The chunks of one snapshot, read lazily from its `gen_` files: the head
-/// chunk carrying `message` (the MsgSnapshot), then each file of its meta in
-/// `chunk_size` pieces. The wire format of a snapshot, used by snap_runner
-/// and by the store's debug service (`ExportSnapshot` streams an exported
-/// snapshot to `tinykv ctl` the same way).
+/// The chunks of an exported snapshot, read lazily from its `gen_` files:
+/// the head chunk carrying `message` (a MsgSnapshot whose meta describes
+/// SST files), then each file of its meta in `chunk_size` pieces. The
+/// store's debug service streams an export to `tinykv ctl` with it
+/// (`ExportSnapshot`); raft snapshots travel as pairs instead
+/// (`PairChunkStream`).
 pub struct ChunkStream {
     head: Option<RaftMessage>,
     files: Vec<(std::path::PathBuf, u64)>,
@@ -206,9 +230,7 @@ impl ChunkStream {
 
     fn next_chunk(&mut self) -> Option<Result<SnapshotChunk>> {
         if let Some(message) = self.head.take() {
-            let mut chunk = SnapshotChunk::new();
-            chunk.message = Some(message).into();
-            return Some(Ok(chunk));
+            return Some(Ok(head_chunk(message)));
         }
         loop {
             if let Some((reader, remaining)) = &mut self.current {
@@ -294,12 +316,18 @@ impl SnapshotReceiver {
             });
         }
         let key = snap_key(&message);
-        let data = RaftSnapshotData::parse_from_bytes(&message.message().snapshot().data)?;
+        let mut data = RaftSnapshotData::parse_from_bytes(&message.message().snapshot().data)?;
+        if data.meta().format() != SnapshotFormat::KEY_VALUE_PAIRS {
+            return Err(Error::Snapshot(format!(
+                "snapshot {key}: a raft snapshot streams key-value pairs, not {:?}",
+                data.meta().format()
+            )));
+        }
         chain!(
             "SnapshotReceiver::receive",
             key.region_id,
             key.index,
-            "store {store_id}: receiving {} bytes",
+            "store {store_id}: receiving {} bytes of pairs",
             data.file_size
         );
         self.snap_manager
@@ -307,39 +335,57 @@ impl SnapshotReceiver {
         let result = self.write_files(key, &data, chunks);
         self.snap_manager
             .release(SnapKind::Received, key, SnapUse::Receiving);
-        if let Err(error) = result {
-            warn!("store {store_id}: snapshot {key} rejected: {error}; its files are deleted");
-            self.snap_manager.delete(SnapKind::Received, key);
-            return Err(error);
-        }
+        let files = match result {
+            Ok(files) => files,
+            Err(error) => {
+                warn!("store {store_id}: snapshot {key} rejected: {error}; its files are deleted");
+                self.snap_manager.delete(SnapKind::Received, key);
+                return Err(error);
+            }
+        };
         failpoint!("snap_runner_after_receive", store_id);
         chain!(
             "SnapshotReceiver::receive",
             key.region_id,
             key.index,
-            "store {store_id}: files verified; MsgSnapshot to router"
+            "store {store_id}: SST files written and verified; MsgSnapshot to router"
         );
+        // From here on the snapshot is the SST files written here: the
+        // region worker ingests what this meta describes, exactly as after
+        // a restart (which reads the same meta back from disk).
+        data.file_size = files.cf_files.iter().map(|file| file.size).sum();
+        data.meta = Some(files).into();
+        let mut message = message;
+        message.mut_message().mut_snapshot().data = data.write_to_bytes()?.into();
         self.router.send_raft_message(message)
     }
 
-    /// Writes the stream's files, checksummed as they are written. The
-    /// disk writes run on a writer thread fed through a short queue, so
-    /// while it writes chunk k this thread already takes chunk k+1 from the
-    /// stream (off the network, or read from the sender's file when the
+    /// Builds the snapshot's SST files from the stream's pairs, checking
+    /// each column family's bytes against the leader's meta on the way,
+    /// and returns the meta of the files written. The disk writes run on a
+    /// writer thread fed through a short queue, so while it writes chunk k
+    /// this thread already takes chunk k+1 from the stream (off the
+    /// network, or built from the leader's engine snapshot when the
     /// transport receives on the sender's thread): the two overlap.
     fn write_files(
         &self,
         key: SnapKey,
         data: &RaftSnapshotData,
         chunks: &mut dyn Iterator<Item = SnapshotChunk>,
-    ) -> Result<()> {
+    ) -> Result<SnapshotMeta> {
         let _receiving = self.snap_manager.metrics().time(SnapshotPhase::Receive);
-        let meta = data.meta();
+        let region = data.region();
+        let range = (
+            keys::data_key(&region.start_key),
+            keys::data_end_key(&region.end_key),
+        );
         let (queue, queued) = crossbeam_channel::bounded::<Vec<u8>>(CHUNKS_IN_FLIGHT);
-        std::thread::scope(|scope| {
+        let files = std::thread::scope(|scope| {
             let writer = std::thread::Builder::new()
                 .name(format!("snap_receive-{}", self.store_id))
-                .spawn_scoped(scope, || self.write_chunks(key, meta, queued))?;
+                .spawn_scoped(scope, || {
+                    self.write_chunks(key, data.meta(), &range, queued)
+                })?;
             for chunk in chunks {
                 if queue.send(chunk.data).is_err() {
                     // The writer stopped on an error: it tells which.
@@ -354,71 +400,107 @@ impl SnapshotReceiver {
                 )))
             })
         })?;
-        // Every file is durable and matches the meta; the meta, written
-        // last and durably (with the directory, so every rename above is
-        // durable too), is what says the snapshot is complete.
+        // Every file is durable and its pairs matched the leader's meta;
+        // the meta of the files, written last and durably (with the
+        // directory, so every rename above is durable too), is what says
+        // the snapshot is complete.
         self.snap_manager
-            .write_meta(SnapKind::Received, key, meta)?;
+            .write_meta(SnapKind::Received, key, &files)?;
         self.snap_manager.mark_verified(key);
-        Ok(())
+        Ok(files)
     }
 
     /// The writer thread of [`SnapshotReceiver::write_files`]: the queued
-    /// chunk bytes, file by file in the meta's order, each compared with
-    /// the meta's size and CRC32 as it is completed.
+    /// chunk bytes, column family by column family in the meta's order,
+    /// decoded into pairs and written to that column family's SST file.
+    /// Each column family's bytes are compared with the meta's size and
+    /// CRC32 when it ends, and every key must lie in the region's data
+    /// range (`start`, `end`): a stream is not trusted to stay inside it.
     fn write_chunks(
         &self,
         key: SnapKey,
         meta: &SnapshotMeta,
+        (start, end): &(Vec<u8>, Vec<u8>),
         queued: Receiver<Vec<u8>>,
-    ) -> Result<()> {
-        // A chunk may hold the end of one file and never spans two (the
-        // sender splits per file), so bytes are attributed file by file.
+    ) -> Result<SnapshotMeta> {
+        let metrics = self.snap_manager.metrics();
+        let mut files = SnapshotMeta::new();
+        files.set_format(SnapshotFormat::SST_FILES);
+        files.sizes_only = true;
+        // A chunk may hold the end of one column family and never spans
+        // two (the sender cuts per column family), so bytes are attributed
+        // column family by column family.
         let mut pending: Vec<u8> = Vec::new();
         let mut offset = 0;
-        for file_meta in &meta.cf_files {
+        for stream_meta in &meta.cf_files {
             let path = self
                 .snap_manager
-                .sst_path(SnapKind::Received, key, &file_meta.cf);
-            let mut file = ChecksummedWriter::create(&path)?;
-            while file.written() < file_meta.size {
+                .sst_path(SnapKind::Received, key, &stream_meta.cf);
+            let temporary = temporary_path(&path);
+            // No CRC32 of the file (see `SnapshotMeta.sizes_only`): its pairs
+            // are checked against the leader's CRC32 as they go in.
+            let mut writer = SstWriter::create_without_checksum(&temporary)?;
+            let mut decoder = PairDecoder::new(stream_meta.size);
+            while decoder.fed() < stream_meta.size {
                 if offset == pending.len() {
                     match queued.recv() {
                         Ok(data) => (pending, offset) = (data, 0),
                         Err(_) => {
                             return Err(Error::Snapshot(format!(
                                 "stream ended after {} of {} bytes of {}",
-                                file.written(),
-                                file_meta.size,
-                                file_meta.cf
+                                decoder.fed(),
+                                stream_meta.size,
+                                stream_meta.cf
                             )))
                         }
                     }
                 }
-                let take = (pending.len() - offset).min((file_meta.size - file.written()) as usize);
-                let _writing = self.snap_manager.metrics().time(SnapshotPhase::Write);
-                file.write(&pending[offset..offset + take])?;
+                let take =
+                    (pending.len() - offset).min((stream_meta.size - decoder.fed()) as usize);
+                let _writing = metrics.time(SnapshotPhase::Write);
+                decoder.feed(&pending[offset..offset + take], |data_key, value| {
+                    if data_key < start.as_slice()
+                        || (!end.is_empty() && data_key >= end.as_slice())
+                    {
+                        return Err(Error::Snapshot(format!(
+                            "{}: a key outside the region's range",
+                            stream_meta.cf
+                        )));
+                    }
+                    // RocksDB refuses a key that is not above the last one.
+                    writer.put(data_key, value)?;
+                    Ok(())
+                })?;
                 offset += take;
             }
-            let (checksum, size) = {
-                let _writing = self.snap_manager.metrics().time(SnapshotPhase::Write);
-                file.finish()?
+            let (checksum, size) = decoder.finish()?;
+            check_file(&path, stream_meta, checksum, size)?;
+            let _writing = metrics.time(SnapshotPhase::Write);
+            // RocksDB's SST writer syncs the file as it finishes it; the
+            // rename is made durable by the meta's directory sync.
+            let Some(size) = writer.finish_with_size()? else {
+                continue;
             };
-            check_file(&path, file_meta, checksum, size)?;
+            std::fs::rename(&temporary, &path)?;
+            let mut file = SnapshotCfFile::new();
+            file.cf = stream_meta.cf.clone();
+            file.size = size;
+            files.cf_files.push(file);
         }
         if offset < pending.len() || queued.recv().is_ok() {
             return Err(Error::Snapshot(
-                "stream carries more bytes than its files".to_string(),
+                "stream carries more bytes than its column families".to_string(),
             ));
         }
-        Ok(())
+        Ok(files)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proto::raft_serverpb::SnapshotCfFile;
+    use crate::snapshot_pairs::hash_pair;
+    use storage::{Engine, WriteBatch, CF_DEFAULT, CF_WRITE};
 
     const STORE_ID: u64 = 5;
 
@@ -441,21 +523,79 @@ mod tests {
         )
     }
 
-    /// A stream carrying `file` (one default-CF file, meta made from `file`
-    /// itself) cut into chunks of `chunk_size`, with `tamper` applied to the
-    /// chunks before they go.
+    /// The pairs of the test region: sizes from empty to 3 MiB, so pairs
+    /// both fill several chunks and share one.
+    fn region_pairs() -> Vec<(String, Vec<u8>)> {
+        let mut pairs: Vec<(String, Vec<u8>)> = (0..40u32)
+            .map(|i| {
+                let size = (i as usize * 7919) % 5000;
+                (format!("key-{i:04}"), vec![(i % 251) as u8; size])
+            })
+            .collect();
+        pairs.push(("key-big".to_string(), vec![7u8; 3 << 20]));
+        pairs
+    }
+
+    /// An engine holding `region_pairs` in the default column family and a
+    /// few in the write column family, plus a key outside the region.
+    fn leader_engine(dir: &tempfile::TempDir) -> Engine {
+        let engine = Engine::open_kv(dir.path().join("leader")).unwrap();
+        let mut batch = WriteBatch::new();
+        for (key, value) in region_pairs() {
+            batch.put_cf(CF_DEFAULT, &keys::data_key(key.as_bytes()), &value);
+        }
+        for i in 0..3u8 {
+            batch.put_cf(CF_WRITE, &keys::data_key(&[b'a', i]), &[i; 10]);
+        }
+        // Past the region's end key ("l"): never streamed.
+        batch.put_cf(CF_DEFAULT, &keys::data_key(b"outside"), b"x");
+        engine.write(batch, false).unwrap();
+        engine
+    }
+
+    /// The meta the leader's generation would write for `engine`'s region.
+    fn pairs_meta(engine: &Engine, range: &(Vec<u8>, Vec<u8>)) -> SnapshotMeta {
+        let mut meta = SnapshotMeta::new();
+        meta.set_format(SnapshotFormat::KEY_VALUE_PAIRS);
+        for cf in storage::ALL_CFS {
+            let mut hasher = crc32fast::Hasher::new();
+            let mut size = 0;
+            engine
+                .scan_cf(cf, &range.0, &range.1, |key, value| {
+                    size += hash_pair(&mut hasher, key, value);
+                    Ok(true)
+                })
+                .unwrap();
+            if size > 0 {
+                let mut file = SnapshotCfFile::new();
+                file.cf = cf.to_string();
+                file.size = size;
+                file.checksum = hasher.finalize();
+                meta.cf_files.push(file);
+            }
+        }
+        meta
+    }
+
+    /// The chunks a leader streams for region 1 (keys up to "l") of
+    /// `engine`, in chunks of `chunk_size`, with `tamper` applied to the
+    /// data chunks before they go.
     fn stream(
-        file: &[u8],
+        engine: &Engine,
         chunk_size: usize,
         tamper: impl FnOnce(&mut Vec<Vec<u8>>),
     ) -> (SnapKey, Vec<SnapshotChunk>) {
-        let mut cf_file = SnapshotCfFile::new();
-        cf_file.cf = storage::CF_DEFAULT.to_string();
-        cf_file.size = file.len() as u64;
-        cf_file.checksum = crc32fast::hash(file);
         let mut data = RaftSnapshotData::new();
-        data.file_size = file.len() as u64;
-        data.meta.mut_or_insert_default().cf_files.push(cf_file);
+        let region = data.region.mut_or_insert_default();
+        region.id = 1;
+        region.end_key = b"l".to_vec();
+        let range = (
+            keys::data_key(&region.start_key),
+            keys::data_end_key(&region.end_key),
+        );
+        let meta = pairs_meta(engine, &range);
+        data.file_size = meta.cf_files.iter().map(|file| file.size).sum();
+        data.meta = Some(meta.clone()).into();
         let mut message = RaftMessage::new();
         message.region_id = 1;
         message.mut_to_peer().store_id = STORE_ID;
@@ -466,11 +606,18 @@ mod tests {
         snapshot.mut_metadata().index = 10;
         snapshot.mut_metadata().term = 2;
         let key = snap_key(&message);
-        let mut pieces: Vec<Vec<u8>> = file.chunks(chunk_size).map(<[u8]>::to_vec).collect();
+        let mut chunks: Vec<SnapshotChunk> = PairChunkStream::new(
+            message,
+            engine.snapshot(),
+            meta.cf_files.clone(),
+            range,
+            chunk_size,
+            SnapshotMetrics::default(),
+        )
+        .collect::<Result<_>>()
+        .unwrap();
+        let mut pieces: Vec<Vec<u8>> = chunks.drain(1..).map(|chunk| chunk.data).collect();
         tamper(&mut pieces);
-        let mut head = SnapshotChunk::new();
-        head.message = Some(message).into();
-        let mut chunks = vec![head];
         for piece in pieces {
             let mut chunk = SnapshotChunk::new();
             chunk.data = piece;
@@ -479,81 +626,176 @@ mod tests {
         (key, chunks)
     }
 
-    fn file_bytes() -> Vec<u8> {
-        (0..(3 << 20) + 12_345)
-            .map(|i| (i * 31 % 251) as u8)
-            .collect()
-    }
-
-    /// Receives `chunks`; on refusal checks that no file of the snapshot is left.
-    fn receive(chunks: Vec<SnapshotChunk>, key: SnapKey) -> (Result<()>, bool) {
+    /// Receives `chunks` and checks that they are refused with an error
+    /// containing `expected`, leaving no file and delivering nothing.
+    fn assert_refused(chunks: Vec<SnapshotChunk>, key: SnapKey, expected: &str) {
         let dir = tempfile::tempdir().unwrap();
         let (receiver, store_mailbox) = receiver(&dir);
-        let result = receiver.receive(&mut chunks.into_iter());
+        let error = receiver
+            .receive(&mut chunks.into_iter())
+            .expect_err("the stream is refused")
+            .to_string();
+        assert!(error.contains(expected), "{error}");
         let manager = &receiver.snap_manager;
-        if result.is_err() {
-            assert!(manager.list().is_empty(), "a refused stream leaves no file");
-            assert!(!manager.is_verified(key));
-        }
-        (result, store_mailbox.try_recv().is_ok())
+        assert!(manager.list().is_empty(), "a refused stream leaves no file");
+        assert!(!manager.is_verified(key));
+        assert!(store_mailbox.try_recv().is_err(), "nothing is delivered");
     }
 
-    /// A whole stream becomes the file and meta on disk, checked on the way, its writing timed chunk by chunk; the MsgSnapshot goes on.
+    /// Rewrites the `RaftSnapshotData` in a stream's head chunk.
+    fn edit_head(chunks: &mut [SnapshotChunk], edit: impl FnOnce(&mut RaftSnapshotData)) {
+        let message = chunks[0].message.as_mut().unwrap();
+        let snapshot = message.mut_message().mut_snapshot();
+        let mut data = RaftSnapshotData::parse_from_bytes(&snapshot.data).unwrap();
+        edit(&mut data);
+        snapshot.data = data.write_to_bytes().unwrap().into();
+    }
+
+    /// A region streamed from a pinned engine snapshot becomes SST files holding exactly its pairs, described by a durable meta; the MsgSnapshot goes on carrying that meta.
     #[test]
-    fn whole_stream_is_written_verified_and_delivered() {
-        let bytes = file_bytes();
-        let (key, chunks) = stream(&bytes, 1 << 20, |_| {});
+    fn streamed_pairs_become_sst_files_holding_the_region() {
         let dir = tempfile::tempdir().unwrap();
+        let engine = leader_engine(&dir);
+        let (key, chunks) = stream(&engine, 1 << 20, |_| {});
         let (receiver, store_mailbox) = receiver(&dir);
         receiver.receive(&mut chunks.into_iter()).unwrap();
         // No peer of region 1 here: the router hands it to the store worker.
-        assert!(store_mailbox.try_recv().is_ok());
+        let Ok(crate::StoreMsg::RaftMessage(message)) = store_mailbox.try_recv() else {
+            panic!("the MsgSnapshot was not delivered");
+        };
+        let data = RaftSnapshotData::parse_from_bytes(&message.message().snapshot().data).unwrap();
         let manager = &receiver.snap_manager;
-        let path = manager.sst_path(SnapKind::Received, key, storage::CF_DEFAULT);
-        assert_eq!(std::fs::read(&path).unwrap(), bytes);
-        assert!(manager.meta_path(SnapKind::Received, key).exists());
+        let on_disk = manager.read_meta(SnapKind::Received, key).unwrap();
+        assert_eq!(data.meta(), &on_disk, "the message carries the files' meta");
+        assert_eq!(on_disk.format(), SnapshotFormat::SST_FILES);
+        assert_eq!(on_disk.cf_files.len(), 2, "default and write");
+        manager.verify(SnapKind::Received, key, &on_disk).unwrap();
         assert!(manager.is_verified(key));
-        let meta = manager.read_meta(SnapKind::Received, key).unwrap();
-        manager.verify(SnapKind::Received, key, &meta).unwrap();
+        // Ingested into an empty engine, the files give back the region.
+        let mut expected = Vec::new();
+        for cf in storage::ALL_CFS {
+            engine
+                .scan_cf(
+                    cf,
+                    &keys::data_key(b""),
+                    &keys::data_key(b"l"),
+                    |key, value| {
+                        expected.push((cf.to_string(), key.to_vec(), value.to_vec()));
+                        Ok(true)
+                    },
+                )
+                .unwrap();
+        }
+        assert!(expected.len() > region_pairs().len());
+        assert_eq!(ingested(manager, key, dir.path()), expected);
         let metrics = manager.metrics();
         assert_eq!(metrics.report(SnapshotPhase::Receive).count, 1);
-        // Four chunks (3 MiB and a bit, in 1 MiB chunks), then the fsync.
-        assert_eq!(metrics.report(SnapshotPhase::Write).count, 5);
+        assert!(metrics.report(SnapshotPhase::Write).count >= 5);
+    }
+
+    /// Every pair in `manager`'s received snapshot `key`, per column
+    /// family, as an empty engine holds them after ingesting its files.
+    fn ingested(
+        manager: &SnapManager,
+        key: SnapKey,
+        dir: &std::path::Path,
+    ) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+        let follower = Engine::open_kv(dir.join("follower")).unwrap();
+        let meta = manager.read_meta(SnapKind::Received, key).unwrap();
+        for file in &meta.cf_files {
+            let path = manager.sst_path(SnapKind::Received, key, &file.cf);
+            follower.ingest_cf(&file.cf, &[path]).unwrap();
+        }
+        let mut pairs = Vec::new();
+        for cf in storage::ALL_CFS {
+            follower
+                .scan_cf(
+                    cf,
+                    &keys::data_key(b""),
+                    keys::DATA_MAX_KEY,
+                    |key, value| {
+                        pairs.push((cf.to_string(), key.to_vec(), value.to_vec()));
+                        Ok(true)
+                    },
+                )
+                .unwrap();
+        }
+        pairs
+    }
+
+    /// However the stream is cut (chunks smaller than a pair, or holding many pairs), chunks stay within twice their size and the receiver's files hold the same pairs.
+    #[test]
+    fn any_chunk_size_gives_the_same_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = leader_engine(&dir);
+        let mut received = Vec::new();
+        for chunk_size in [4096, 1 << 20, 8 << 20] {
+            let (key, chunks) = stream(&engine, chunk_size, |_| {});
+            assert!(chunks[1..]
+                .iter()
+                .all(|chunk| chunk.data.len() <= 2 * chunk_size));
+            let receiving = tempfile::tempdir().unwrap();
+            let (receiver, _store_mailbox) = receiver(&receiving);
+            receiver.receive(&mut chunks.into_iter()).unwrap();
+            received.push(ingested(&receiver.snap_manager, key, receiving.path()));
+        }
+        assert!(received[0].len() > region_pairs().len());
+        assert_eq!(received[0], received[1]);
+        assert_eq!(received[1], received[2]);
     }
 
     /// A stream cut short is refused as truncated, its files deleted.
     #[test]
     fn truncated_stream_is_refused() {
-        let (key, chunks) = stream(&file_bytes(), 1 << 20, |pieces| {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, chunks) = stream(&leader_engine(&dir), 1 << 20, |pieces| {
             pieces.pop();
         });
-        let (result, delivered) = receive(chunks, key);
-        let error = result.unwrap_err().to_string();
-        assert!(error.contains("stream ended after"), "{error}");
-        assert!(!delivered);
+        assert_refused(chunks, key, "stream ended after");
     }
 
-    /// A stream with bytes beyond its files is refused, its files deleted.
+    /// A stream with bytes beyond its column families is refused, its files deleted.
     #[test]
     fn oversized_stream_is_refused() {
-        let (key, chunks) = stream(&file_bytes(), 1 << 20, |pieces| {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, chunks) = stream(&leader_engine(&dir), 1 << 20, |pieces| {
             pieces.push(vec![0u8; 10]);
         });
-        let (result, delivered) = receive(chunks, key);
-        let error = result.unwrap_err().to_string();
-        assert!(error.contains("more bytes than its files"), "{error}");
-        assert!(!delivered);
+        assert_refused(chunks, key, "more bytes than its column families");
     }
 
-    /// A stream with one flipped byte is refused by its CRC32, its files deleted.
+    /// A stream with one flipped byte in a value is refused by its CRC32, its files deleted.
     #[test]
     fn corrupted_stream_is_refused_by_checksum() {
-        let (key, chunks) = stream(&file_bytes(), 1 << 20, |pieces| {
-            pieces[1][77] ^= 0xff;
+        let dir = tempfile::tempdir().unwrap();
+        let (key, chunks) = stream(&leader_engine(&dir), 1 << 20, |pieces| {
+            // Inside the 3 MiB value, which fills whole chunks.
+            let last = pieces.len() - 3;
+            pieces[last][77] ^= 0xff;
         });
-        let (result, delivered) = receive(chunks, key);
-        let error = result.unwrap_err().to_string();
-        assert!(error.contains("checksum"), "{error}");
-        assert!(!delivered);
+        assert_refused(chunks, key, "checksum");
+    }
+
+    /// A stream whose pairs stray outside the region's range is refused before any of it is ingested.
+    #[test]
+    fn a_key_outside_the_region_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, mut chunks) = stream(&leader_engine(&dir), 1 << 20, |_| {});
+        // The same stream, told the region ends before its keys.
+        edit_head(&mut chunks, |data| {
+            data.mut_region().end_key = b"key-0001".to_vec();
+        });
+        assert_refused(chunks, key, "outside the region");
+    }
+
+    /// A stream whose meta describes SST files (an export's) is not taken for a raft snapshot.
+    #[test]
+    fn a_stream_of_sst_files_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, mut chunks) = stream(&leader_engine(&dir), 1 << 20, |_| {});
+        edit_head(&mut chunks, |data| {
+            data.mut_meta().set_format(SnapshotFormat::SST_FILES);
+        });
+        assert_refused(chunks, key, "not SST_FILES");
     }
 }

@@ -18,7 +18,8 @@ use std::path::Path;
 
 use proto::raft_serverpb::RaftSnapshotData;
 use protobuf::Message as _;
-use raftstore::snap_manager::{SnapKey, SnapKind, SnapManager};
+use raftstore::checksummed_writer::ChecksummedWriter;
+use raftstore::snap_manager::{check_file, SnapKey, SnapKind, SnapManager};
 use serde_json::json;
 
 use super::cluster_commands::region_json;
@@ -114,7 +115,9 @@ async fn receive_snapshot(
         .map_err(|error| network::Error::InvalidResponse(error.to_string()))?;
     let mut pending: Vec<u8> = Vec::new();
     for file in &data.meta().cf_files {
-        let mut output = File::create(files.sst_path(SnapKind::Generated, key, &file.cf))?;
+        let path = files.sst_path(SnapKind::Generated, key, &file.cf);
+        let mut output = ChecksummedWriter::create(&path)
+            .map_err(|error| network::Error::InvalidResponse(error.to_string()))?;
         let mut remaining = file.size;
         while remaining > 0 {
             if pending.is_empty() {
@@ -130,11 +133,18 @@ async fn receive_snapshot(
                     .data;
             }
             let take = pending.len().min(remaining as usize);
-            output.write_all(&pending[..take])?;
+            output
+                .write(&pending[..take])
+                .map_err(|error| network::Error::InvalidResponse(error.to_string()))?;
             pending.drain(..take);
             remaining -= take as u64;
         }
-        output.sync_all()?;
+        // Checked as written; `snapshot_export` reads the files back too.
+        let (checksum, size) = output
+            .finish()
+            .map_err(|error| network::Error::InvalidResponse(error.to_string()))?;
+        check_file(&path, file, checksum, size)
+            .map_err(|error| network::Error::InvalidResponse(error.to_string()))?;
     }
     files
         .write_meta(SnapKind::Generated, key, data.meta())
