@@ -43,7 +43,9 @@ pub struct Config {
     /// reports an error to raft for this attempt (instead of retrying
     /// silently) and starts counting again. Never a crash. Default 5.
     pub snapshot_generate_retry_limit: usize,
-    /// Snapshot files idle for longer than this are garbage collected. Default 10 min.
+    /// Snapshot files idle for longer than this are garbage collected, and
+    /// generated snapshots (pinned engine snapshots, kept in memory) let
+    /// go. Default 10 min.
     pub snapshot_gc_idle_timeout: Duration,
     /// Cap on the total size of the snapshot directory. Default 4 GiB.
     pub snapshot_max_total_size: u64,

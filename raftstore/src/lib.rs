@@ -64,6 +64,8 @@ pub mod snap_manager;
 mod snapshot_file_reader;
 pub mod snapshot_metrics;
 pub mod snapshot_pairs;
+#[cfg(test)]
+mod snapshot_test_support;
 mod store_context;
 mod store_meta;
 mod transport;

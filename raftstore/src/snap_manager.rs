@@ -354,14 +354,29 @@ impl SnapManager {
     }
 
     /// Keeps a generated snapshot (`RegionWorker::generate`): the pinned
-    /// engine snapshot and the meta that describes its pairs.
+    /// engine snapshot and the meta that describes its pairs. Older
+    /// snapshots of the same region that nobody is using are let go at
+    /// once: raft asks for a new snapshot only when the old one no longer
+    /// does, and each one held keeps RocksDB from dropping overwritten
+    /// data.
     pub fn keep_generated(&self, key: SnapKey, kv_snapshot: EngineSnapshot, meta: SnapshotMeta) {
         let generated = GeneratedSnapshot {
             kv_snapshot,
             meta,
             last_used: Instant::now(),
         };
-        self.lock_registry().generated.insert(key, generated);
+        let mut registry = self.lock_registry();
+        let Registry {
+            in_use,
+            generated: kept,
+            ..
+        } = &mut *registry;
+        kept.retain(|old, _| {
+            old.region_id != key.region_id
+                || *old >= key
+                || in_use.contains_key(&(SnapKind::Generated, *old))
+        });
+        kept.insert(key, generated);
     }
 
     /// The generated snapshot `key`, if it is still kept; counts as a use
@@ -409,15 +424,18 @@ impl SnapManager {
     }
 
     /// Checks every file named in `meta` against its recorded size and
-    /// CRC32, reading the files (sizes only for a `sizes_only` meta).
+    /// CRC32, reading the files; for a meta with `pair_checksums` (a
+    /// receiver's SST files), only the sizes: the pairs are checked once
+    /// ingested (`RegionWorker::apply`).
     pub fn verify(&self, kind: SnapKind, key: SnapKey, meta: &SnapshotMeta) -> Result<()> {
         let _verifying = self.metrics.time(SnapshotPhase::Verify);
         for file in &meta.cf_files {
             let path = self.sst_path(kind, key, &file.cf);
-            if meta.sizes_only {
-                // A receiver's files: sizes only (see `SnapshotMeta`). The
-                // meta is written after the files are synced, so a file
-                // cut short by a crash means a damaged disk, not a crash.
+            if meta.pair_checksums {
+                // A receiver's files: the checksums are of the pairs, not
+                // the file (see `SnapshotMeta`). The meta is written after
+                // the files are synced, so a file cut short means a
+                // damaged disk, not a crash.
                 let size = fs::metadata(&path)
                     .map_err(|error| Error::Snapshot(format!("{}: {error}", path.display())))?
                     .len();
@@ -684,9 +702,9 @@ mod tests {
     }
 
     /// A meta describing one default-CF file of `size` bytes and `checksum`.
-    fn one_file_meta(size: u64, checksum: u32, sizes_only: bool) -> SnapshotMeta {
+    fn one_file_meta(size: u64, checksum: u32, pair_checksums: bool) -> SnapshotMeta {
         let mut meta = SnapshotMeta::new();
-        meta.sizes_only = sizes_only;
+        meta.pair_checksums = pair_checksums;
         let mut file = proto::raft_serverpb::SnapshotCfFile::new();
         file.cf = "default".to_string();
         file.size = size;
@@ -707,9 +725,9 @@ mod tests {
         assert!(error.to_string().contains("checksum"), "{error}");
     }
 
-    /// A sizes-only meta (a receiver's SST files) is checked by size: a file cut short fails, one the same size passes.
+    /// A meta with pair checksums (a receiver's SST files) is verified by size: a file cut short fails, one the same size passes.
     #[test]
-    fn verify_checks_sizes_of_a_sizes_only_meta() {
+    fn verify_checks_sizes_of_a_pair_checksums_meta() {
         let (_dir, manager, key, path) = manager_with_file(b"hello");
         let meta = one_file_meta(5, 0, true);
         manager.verify(SnapKind::Received, key, &meta).unwrap();
@@ -718,7 +736,7 @@ mod tests {
         assert!(error.to_string().contains("size 4"), "{error}");
     }
 
-    /// A generated snapshot is kept until it is idle for the idle timeout, and never let go while in use or before its region is destroyed.
+    /// A generated snapshot is kept until it is idle for the idle timeout, a newer one of its region replaces it, or its region is destroyed; never while in use.
     #[test]
     fn generated_snapshots_are_let_go_when_idle_or_destroyed() {
         let dir = tempfile::tempdir().unwrap();
@@ -732,9 +750,15 @@ mod tests {
         for region_id in [1, 2, 3] {
             manager.keep_generated(key(region_id), engine.snapshot(), SnapshotMeta::new());
         }
+        // A newer snapshot of region 3 replaces the idle older one.
+        let newer = SnapKey { index: 9, ..key(3) };
+        manager.keep_generated(newer, engine.snapshot(), SnapshotMeta::new());
+        assert!(manager.generated(key(3)).is_none());
+        assert!(manager.generated(newer).is_some());
         manager.register(SnapKind::Generated, key(1), SnapUse::Sending);
         // Idle timeout zero: every snapshot not in use is let go by GC.
         assert_eq!(manager.gc(&[]), 2);
+        assert!(manager.generated(newer).is_none());
         assert!(manager.generated(key(1)).is_some());
         assert!(manager.generated(key(2)).is_none());
         // A destroyed region's snapshot in use stays until released.
