@@ -2,15 +2,17 @@
 //! written as files anyone can inspect, and verified after writing.
 //!
 //! Hops: the scheduler's `GetRegionByID` (the leader, or the peers in
-//! turn) → that store's `Debug/ExportSnapshot`, which generates the
-//! snapshot on its region worker and streams it in snap_runner's chunk
-//! format (head chunk: the MsgSnapshot with index, term and
-//! `RaftSnapshotData`; then every SST file's bytes in the meta's order) →
-//! here: the files are written to DIR under the store's own names
-//! (`gen_{region}_{term}_{index}_{cf}.sst`, `gen_…​.meta`), plus
-//! `gen_…​.json` describing them, then read back and checked against the
-//! meta's sizes and CRC32s (`SnapManager::verify`, the check a receiving
-//! store makes). The SST files open with RocksDB's `sst_dump`.
+//! turn) → that store's `Debug/ExportSnapshot`, whose region worker pins
+//! the region and writes it as SST files (`RegionWorker::export`), which
+//! the store streams in chunks (`ChunkStream`: head chunk, the MsgSnapshot
+//! with index, term and `RaftSnapshotData`; then every SST file's bytes in
+//! the meta's order) → here: the files are written to DIR under the
+//! store's own names (`gen_{region}_{term}_{index}_{cf}.sst`, `gen_…​.meta`),
+//! each checked against the meta's size and CRC32 as it is written
+//! (`ChecksummedWriter`), plus `gen_…​.json` describing them; then they are
+//! read back and checked again (`SnapManager::verify`), so what the JSON
+//! calls verified is what is on disk. The SST files open with RocksDB's
+//! `sst_dump`.
 
 use std::fs::File;
 use std::io::Write;
