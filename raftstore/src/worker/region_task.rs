@@ -418,11 +418,14 @@ impl RegionWorker {
             let end = keys::data_end_key(&region.end_key);
             // One unsynced batch: the synced Normal batch below syncs the
             // WAL up to it, and a crash before that re-applies from scratch.
-            let mut clear = WriteBatch::new();
-            for cf in ALL_CFS {
-                clear.delete_range_cf(cf, &start, &end);
-            }
-            self.engines.kv.write(clear, false)?;
+            let clear_range = || {
+                let mut clear = WriteBatch::new();
+                for cf in ALL_CFS {
+                    clear.delete_range_cf(cf, &start, &end);
+                }
+                self.engines.kv.write(clear, false)
+            };
+            clear_range()?;
             for file in &meta.cf_files {
                 let path = self
                     .snap_manager
@@ -438,11 +441,7 @@ impl RegionWorker {
             if !checked_on_receipt && meta.pair_checksums {
                 if let Err(error) = self.check_ingested_pairs(&start, &end, meta) {
                     error!("store {store_id}: snapshot {key} rejected after ingest: {error}; clearing the range and deleting its files");
-                    let mut clear = WriteBatch::new();
-                    for cf in ALL_CFS {
-                        clear.delete_range_cf(cf, &start, &end);
-                    }
-                    self.engines.kv.write(clear, false)?;
+                    clear_range()?;
                     self.snap_manager.delete(SnapKind::Received, key);
                     return Err(error);
                 }
